@@ -1,0 +1,127 @@
+"""The aligner's process loop: ZeroMQ in, :class:`~capture.aligner.Aligner` in the middle, out.
+
+Subscribes to every camera's ``hdr`` (headers only — never pixels) and ``status`` topics,
+feeds headers to the aligner with their arrival time, wakes up at the aligner's next deadline,
+and publishes on its own endpoint: ``bundle`` (each :class:`~syncpose.messages.Bundle`),
+``rig`` (a :class:`~syncpose.messages.RigStatus` heartbeat) and ``status`` (its own heartbeat
+and the cameras' heartbeats, forwarded, so one subscription sees the whole rig).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from typing import Any
+
+import zmq
+
+from capture.aligner import Aligner, AlignerSettings
+from syncpose.bus import SocketTimeouts, publish, publish_message, publisher, subscriber
+from syncpose.clock import NS_PER_MS, Clock, MonotonicClock, ms_to_ns
+from syncpose.config import RigConfig
+from syncpose.messages import Decoder, FrameHeader, WorkerStatus
+from syncpose.process import worker_prologue
+
+logger = logging.getLogger(__name__)
+
+_MAX_POLL_MS = 100
+
+
+class AlignerLoop:
+    """Runs an :class:`Aligner` over real sockets until ``stop`` is set."""
+
+    def __init__(
+        self,
+        rig: RigConfig,
+        *,
+        clock: Clock,
+        stop: threading.Event,
+        tick_origin_ns: int | None = None,
+        ctx: zmq.Context[Any] | None = None,
+    ) -> None:
+        self.rig = rig
+        self.clock = clock
+        self.stop = stop
+        self.aligner = Aligner(AlignerSettings.from_rig(rig), tick_origin_ns=tick_origin_ns)
+        self.decoder = Decoder(accept=[FrameHeader, WorkerStatus])
+        self._ctx = ctx or zmq.Context.instance()
+
+    def run(self) -> None:
+        rig = self.rig
+        bus = rig.bus
+        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]
+        sub = subscriber(self._ctx, endpoints, [FrameHeader.TOPIC, WorkerStatus.TOPIC], timeouts)
+        pub = publisher(self._ctx, rig.aligner_endpoint(), timeouts, send_hwm=64)
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        interval = ms_to_ns(rig.aligner.status_interval_ms)
+        next_beat = self.clock.now_ns()
+        bundles_at_beat = 0
+        logger.info("aligner up: %d cameras at %.3f fps", len(endpoints), rig.rig.fps)
+        try:
+            while not self.stop.is_set():
+                now = self.clock.now_ns()
+                wake = min(self.aligner.next_wakeup_ns(now), next_beat)
+                timeout_ms = min(_MAX_POLL_MS, max(0, math.ceil((wake - now) / NS_PER_MS)))
+                if poller.poll(timeout_ms):
+                    self._drain(sub, pub)
+                now = self.clock.now_ns()
+                for bundle in self.aligner.poll(now):
+                    publish_message(pub, bundle)
+                if now >= next_beat:
+                    rate = (self.aligner.bundles - bundles_at_beat) * 1e9 / max(interval, 1)
+                    self._heartbeat(pub, now, rate)
+                    bundles_at_beat = self.aligner.bundles
+                    next_beat = now + interval
+        finally:
+            self._heartbeat(pub, self.clock.now_ns(), 0.0, final=True)
+            sub.close()
+            pub.close()
+
+    def _drain(self, sub: zmq.Socket[Any], pub: zmq.Socket[Any]) -> None:
+        while True:
+            try:
+                frames = sub.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            decoded = self.decoder.decode(frames)
+            if decoded is None:
+                continue
+            msg = decoded.message
+            if isinstance(msg, FrameHeader):
+                self.aligner.add_frame(msg, self.clock.now_ns())
+            else:  # a camera's heartbeat: forward it so one subscription sees the rig
+                publish(pub, [bytes(f.buffer) for f in frames])
+
+    def _heartbeat(self, pub: zmq.Socket[Any], now: int, rate: float, final: bool = False) -> None:
+        status = self.aligner.rig_status(now, decode_errors=self.decoder.stats.total)
+        publish_message(pub, status)
+        publish_message(
+            pub,
+            WorkerStatus(
+                worker="aligner",
+                state="stopped" if final else status.state,
+                fps=rate,
+                frames=self.aligner.bundles,
+                dropped=self.aligner.skipped_ticks,
+                last_error=self.decoder.stats.last_error,
+                t_ns=now,
+                pid=os.getpid(),
+            ),
+        )
+
+
+def main(config_json: str, tick_origin_ns: int | None, log_level: str = "INFO") -> None:
+    """Process entry point (``spawn`` target): run the aligner of the rig in ``config_json``."""
+    stop = worker_prologue("aligner", log_level)
+    rig = RigConfig.model_validate_json(config_json)
+    ctx = zmq.Context()
+    try:
+        AlignerLoop(
+            rig, clock=MonotonicClock(), stop=stop, tick_origin_ns=tick_origin_ns, ctx=ctx
+        ).run()
+    finally:
+        ctx.term()

@@ -1,0 +1,296 @@
+"""``syncpose bench capture``: capture workers and the aligner, measured over real sockets.
+
+Starts N synthetic 1280x720 cameras (their clock offsets spread over one frame period) and the
+aligner as separate processes, waits until all report ``running``, then measures for the given
+time from a separate subscriber, like any downstream consumer:
+
+* ``latency_ms``: last included frame's grab (``t_capture_ns``) to the aligner emitting the
+  bundle (``t_emit_ns``); ``delivery_latency_ms``: to this process receiving it;
+* ``dropped_frames``: gaps in ``seq`` seen on the cameras' header streams during the window
+  (frames lost anywhere: by the source, in the worker's hand-off, or in transport);
+* ``complete_bundle_ratio``: bundles with every camera present / bundles emitted;
+* CPU use of every process (from ``/proc``), and optionally a pixel consumer that receives every
+  frame's pixels too (what the inference worker will do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import threading
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from capture.rig import RigWatcher, rig_processes
+from syncpose.bus import SocketTimeouts, subscriber
+from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
+from syncpose.config import RigConfig
+from syncpose.messages import Bundle, Decoder, Frame, FrameHeader
+from syncpose.process import ProcessGroup
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureBenchOptions:
+    cameras: int = 4
+    fps: float = 60.0
+    seconds: float = 10.0
+    width: int = 1280
+    height: int = 720
+    encoding: str = "raw"
+    max_wait_ms: float = 10.0
+    jitter_ms: float = 0.5
+    consume_pixels: bool = False
+
+
+def free_port_block(n: int) -> int:
+    """A base port such that ``base .. base + n`` were all free a moment ago."""
+    for _ in range(50):
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n >= 65000:
+            continue
+        try:
+            for p in range(base, base + n + 1):
+                with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as t:
+                    t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return base
+    raise OSError("no free block of local TCP ports found")
+
+
+def bench_rig(opts: CaptureBenchOptions, base_port: int) -> RigConfig:
+    """The synthetic rig the benchmark runs: offsets i/N of a frame period."""
+    period_ms = 1000.0 / opts.fps
+    cameras = [
+        {
+            "id": f"cam{i}",
+            "encoding": opts.encoding,
+            "source": {
+                "type": "synthetic",
+                "width": opts.width,
+                "height": opts.height,
+                "clock_offset_ms": round(i * period_ms / opts.cameras, 3),
+                "jitter_ms": opts.jitter_ms,
+                "seed": i,
+            },
+        }
+        for i in range(opts.cameras)
+    ]
+    return RigConfig.model_validate(
+        {
+            "rig": {"name": "bench-capture", "fps": opts.fps},
+            "cameras": cameras,
+            "aligner": {"max_wait_ms": opts.max_wait_ms},
+            "bus": {"base_port": base_port},
+        }
+    )
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    arr = np.asarray(values)
+    return {
+        "p50": round(float(np.percentile(arr, 50)), 3),
+        "p99": round(float(np.percentile(arr, 99)), 3),
+        "max": round(float(arr.max()), 3),
+    }
+
+
+class _SeqCounter:
+    """Counts frames and seq gaps per camera on a header or frame stream."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+        self.frames = 0
+        self.gaps = 0
+
+    def add(self, header: FrameHeader) -> None:
+        last = self.last.get(header.camera_id)
+        if last is not None and header.seq > last:
+            self.gaps += header.seq - last - 1
+        self.last[header.camera_id] = header.seq
+        self.frames += 1
+
+
+class _PixelConsumer(threading.Thread):
+    """Receives every camera's pixels (as the inference worker will) and counts losses."""
+
+    def __init__(self, rig: RigConfig, ctx: zmq.Context[Any], stop: threading.Event) -> None:
+        super().__init__(name="pixel-consumer", daemon=True)
+        endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]
+        self.sock = subscriber(ctx, endpoints, [Frame.TOPIC], SocketTimeouts(), recv_hwm=8)
+        self.stop = stop
+        self.counting = threading.Event()
+        self.counter = _SeqCounter()
+        self.bytes = 0
+
+    def run(self) -> None:
+        decoder = Decoder(accept=[Frame])
+        while not self.stop.is_set():
+            if not self.sock.poll(100):
+                continue
+            frames = self.sock.recv_multipart(copy=False)
+            decoded = decoder.decode(frames)
+            if decoded is None or not isinstance(decoded.message, Frame):
+                continue
+            if self.counting.is_set():
+                self.counter.add(decoded.message.header)
+                self.bytes += decoded.arrays["image"].nbytes
+            else:
+                self.counter.last[decoded.message.header.camera_id] = decoded.message.header.seq
+        self.sock.close()
+
+
+def run_capture_bench(opts: CaptureBenchOptions, log_level: str = "WARNING") -> dict[str, Any]:
+    """Run the benchmark and return its report (see the module docstring)."""
+    rig = bench_rig(opts, free_port_block(opts.cameras + 1))
+    epoch = monotonic_ns() + 3 * NS_PER_S
+    group = ProcessGroup(rig_processes(rig, epoch, log_level))
+    ctx: zmq.Context[Any] = zmq.Context()
+    watcher = RigWatcher(rig, ctx)
+    endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]
+    headers = subscriber(ctx, endpoints, [FrameHeader.TOPIC], SocketTimeouts())
+    header_decoder = Decoder(accept=[FrameHeader])
+    stop = threading.Event()
+    pixels = _PixelConsumer(rig, ctx, stop) if opts.consume_pixels else None
+    group.start()
+    try:
+        if pixels is not None:
+            pixels.start()
+        names = ["aligner"] + [f"capture:{c}" for c in rig.camera_ids]
+        if not watcher.wait_until_running(names, timeout_s=60.0):
+            raise RuntimeError(f"workers did not all start: {watcher.workers}")
+        time.sleep(1.0)  # settle
+        counter = _SeqCounter()
+        for _ in range(3):  # prime per-camera seq so gaps are counted inside the window only
+            _drain_headers(headers, header_decoder, counter)
+            time.sleep(0.01)
+        counter.frames = counter.gaps = 0
+        if pixels is not None:
+            pixels.counting.set()
+        latency: list[float] = []
+        delivery: list[float] = []
+        skew: list[float] = []
+        offsets: dict[str, list[float]] = {c: [] for c in rig.camera_ids}
+        complete = 0
+        bundle_count = 0
+
+        def on_bundle(bundle: Bundle, received_ns: int) -> None:
+            nonlocal complete, bundle_count
+            bundle_count += 1
+            present = bundle.present
+            if len(present) == len(bundle.views):
+                complete += 1
+            if present and bundle.t_emit_ns is not None:
+                last_grab = max(v.header.t_capture_ns for v in present if v.header)
+                latency.append((bundle.t_emit_ns - last_grab) / NS_PER_MS)
+                delivery.append((received_ns - last_grab) / NS_PER_MS)
+            if bundle.max_skew_ns is not None:
+                skew.append(bundle.max_skew_ns / NS_PER_MS)
+            for v in present:
+                if v.offset_ns is not None:
+                    offsets[v.camera_id].append(v.offset_ns / NS_PER_MS)
+
+        pids = group.pids()
+        cpu0 = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        wall0 = time.monotonic()
+        watcher.receive(0)  # discard what queued before the window
+        while time.monotonic() - wall0 < opts.seconds:
+            watcher.receive(20, on_bundle)
+            _drain_headers(headers, header_decoder, counter)
+        wall = time.monotonic() - wall0
+        cpu1 = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        if pixels is not None:
+            pixels.counting.clear()
+        exited = group.exited()
+    finally:
+        stop.set()
+        if pixels is not None:
+            pixels.join(2.0)
+        headers.close()
+        watcher.close()
+        group.stop()
+        ctx.term()
+    cpu = {
+        name: round(100.0 * (cpu1[name] - c0) / wall, 1)  # type: ignore[operator]
+        for name, c0 in cpu0.items()
+        if c0 is not None and cpu1.get(name) is not None
+    }
+    period_ms = 1000.0 / opts.fps
+    report: dict[str, Any] = {
+        "benchmark": "capture",
+        "options": asdict(opts),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "seconds_measured": round(wall, 3),
+        "bundles": bundle_count,
+        "expected_bundles": round(wall * opts.fps),
+        "complete_bundle_ratio": round(complete / bundle_count, 4) if bundle_count else 0.0,
+        "dropped_frames": counter.gaps,
+        "frames_received": counter.frames,
+        "latency_ms": _percentiles(latency),
+        "delivery_latency_ms": _percentiles(delivery),
+        "max_skew_ms": _percentiles(skew),
+        "offset_ms": {
+            cam: {
+                "configured": round(
+                    ((i * period_ms / opts.cameras + period_ms / 2) % period_ms) - period_ms / 2, 3
+                ),
+                "median": round(float(np.median(v)), 3) if v else None,
+            }
+            for i, (cam, v) in enumerate(offsets.items())
+        },
+        "cpu_percent": cpu,
+        "workers_exited": exited,
+    }
+    if pixels is not None:
+        report["pixel_consumer"] = {
+            "frames": pixels.counter.frames,
+            "dropped_frames": pixels.counter.gaps,
+            "megabytes_per_s": round(pixels.bytes / wall / 1e6, 1),
+        }
+    p99 = report["latency_ms"]["p99"]
+    report["target"] = {
+        "no_drops": counter.gaps == 0,
+        "p99_within_max_wait_plus_5ms": p99 is not None and p99 <= opts.max_wait_ms + 5.0,
+    }
+    return report
+
+
+def _drain_headers(sock: zmq.Socket[Any], decoder: Decoder, counter: _SeqCounter) -> None:
+    while True:
+        try:
+            frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        decoded = decoder.decode(frames)
+        if decoded is not None and isinstance(decoded.message, FrameHeader):
+            counter.add(decoded.message)
+
+
+def write_report(report: dict[str, Any], path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")

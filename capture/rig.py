@@ -1,0 +1,139 @@
+"""Run a capture rig: one capture process per camera plus the aligner, and watch its output.
+
+:class:`RigWatcher` subscribes to the aligner's endpoint like any downstream consumer would and
+keeps the latest status of every worker; :func:`run_rig` is what ``syncpose run`` and
+``syncpose demo`` start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from capture import align_loop, worker
+from syncpose.bus import SocketTimeouts, subscriber
+from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
+from syncpose.config import RigConfig
+from syncpose.messages import Bundle, Decoder, RigStatus, WorkerStatus
+from syncpose.process import ProcessGroup, ProcessSpec
+
+logger = logging.getLogger(__name__)
+
+
+def rig_processes(rig: RigConfig, epoch_ns: int, log_level: str = "INFO") -> list[ProcessSpec]:
+    """The processes of a rig: the aligner first, then one capture worker per camera.
+
+    ``epoch_ns`` is the shared start instant: synthetic and video sources time their frames from
+    it and the aligner puts its tick grid on it.
+    """
+    config_json = rig.model_dump_json()
+    specs = [ProcessSpec("aligner", align_loop.main, (config_json, epoch_ns, log_level))]
+    specs += [
+        ProcessSpec(f"capture:{cam}", worker.main, (config_json, cam, epoch_ns, log_level))
+        for cam in rig.camera_ids
+    ]
+    return specs
+
+
+class RigWatcher:
+    """Subscribes to the aligner's bundles and heartbeats (all of the rig's, forwarded)."""
+
+    def __init__(self, rig: RigConfig, ctx: zmq.Context[Any]) -> None:
+        bus = rig.bus
+        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        topics = [Bundle.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC]
+        self.sock = subscriber(ctx, [rig.aligner_endpoint()], topics, timeouts)
+        self.decoder = Decoder(accept=[Bundle, RigStatus, WorkerStatus])
+        self.workers: dict[str, WorkerStatus] = {}
+        self.rig_status: RigStatus | None = None
+
+    def receive(
+        self, timeout_ms: int, on_bundle: Callable[[Bundle, int], None] | None = None
+    ) -> None:
+        """Wait up to ``timeout_ms`` for messages and take all that are queued."""
+        if not self.sock.poll(timeout_ms):
+            return
+        while True:
+            try:
+                frames = self.sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            received = monotonic_ns()
+            decoded = self.decoder.decode(frames)
+            if decoded is None:
+                continue
+            msg = decoded.message
+            if isinstance(msg, Bundle):
+                if on_bundle is not None:
+                    on_bundle(msg, received)
+            elif isinstance(msg, RigStatus):
+                self.rig_status = msg
+            elif isinstance(msg, WorkerStatus):
+                self.workers[msg.worker] = msg
+
+    def wait_until_running(self, names: list[str], timeout_s: float) -> bool:
+        """Wait until every named worker has reported ``running``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.receive(100)
+            if all(self.workers.get(n) and self.workers[n].state == "running" for n in names):
+                return True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def describe(status: RigStatus) -> str:
+    """One log line: bundle counts and each camera's state, rate and offset."""
+    parts = [f"bundles {status.bundles} ({status.complete_bundles} complete)"]
+    for cam in status.cameras:
+        off = f"{cam.last_offset_ns / NS_PER_MS:+.1f}ms" if cam.last_offset_ns is not None else "-"
+        parts.append(f"{cam.camera_id}: {cam.state} {cam.fps:.1f}fps δ={off} gaps={cam.gaps}")
+    return " | ".join(parts)
+
+
+def run_rig(
+    rig: RigConfig,
+    *,
+    seconds: float | None = None,
+    log_level: str = "INFO",
+    stop: threading.Event | None = None,
+) -> int:
+    """Start the rig, log its state every second, stop cleanly on Ctrl-C, ``stop`` or timeout."""
+    stop = stop or threading.Event()
+    epoch = monotonic_ns() + 2 * NS_PER_S  # time for the workers to start
+    group = ProcessGroup(rig_processes(rig, epoch, log_level))
+    ctx: zmq.Context[Any] = zmq.Context()
+    watcher = RigWatcher(rig, ctx)
+    end = None if seconds is None else time.monotonic() + seconds
+    group.start()
+    logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
+    try:
+        next_report = time.monotonic() + 1.0
+        reported: set[str] = set()
+        while not stop.is_set() and (end is None or time.monotonic() < end):
+            watcher.receive(100)
+            if time.monotonic() >= next_report:
+                next_report += 1.0
+                if watcher.rig_status is not None:
+                    logger.info("%s", describe(watcher.rig_status))
+                for name, code in group.exited().items():
+                    if name not in reported:
+                        logger.error("%s exited with status %s", name, code)
+                        reported.add(name)
+                if "aligner" in reported:
+                    return 1
+    except KeyboardInterrupt:
+        logger.info("stopping")
+    finally:
+        watcher.close()
+        codes = group.stop()
+        ctx.term()
+        logger.info("stopped: %s", codes)
+    return 0

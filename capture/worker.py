@@ -1,0 +1,235 @@
+"""The capture worker: one process per camera.
+
+Two threads, so the grab is never held up by encoding or sending:
+
+* the **grab thread** reads the source, numbers each frame (``seq``; a source-reported loss
+  leaves a gap) and hands it over through a 2-slot queue that drops the oldest frame when full;
+* the **publish thread** (the caller of :meth:`CaptureWorker.run`, owner of the ZeroMQ socket)
+  publishes the header on ``hdr``, the pixels (raw or JPEG) on ``frame``, and a
+  :class:`~syncpose.messages.WorkerStatus` heartbeat on ``status``.
+
+A lost device is reopened with exponential back-off; the heartbeat says which device and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+from typing import Any
+
+import cv2
+import numpy as np
+import zmq
+
+from capture.sources import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
+from syncpose.bus import SocketTimeouts, publish_message, publisher
+from syncpose.clock import NS_PER_S, Clock
+from syncpose.config import OpenCVSourceConfig, RigConfig
+from syncpose.messages import Frame, FrameHeader, WorkerState, WorkerStatus
+
+logger = logging.getLogger(__name__)
+
+
+class CaptureWorker:
+    """Grab, number, timestamp and publish one camera's frames until ``stop`` is set."""
+
+    def __init__(
+        self,
+        rig: RigConfig,
+        camera_id: str,
+        *,
+        source: FrameSource,
+        clock: Clock,
+        stop: threading.Event,
+        ctx: zmq.Context[Any] | None = None,
+        status_interval_s: float = 1.0,
+    ) -> None:
+        self.rig = rig
+        self.camera = rig.camera(camera_id)
+        self.endpoint = rig.camera_endpoint(rig.camera_ids.index(camera_id))
+        self.source = source
+        self.clock = clock
+        self.stop = stop
+        self._ctx = ctx or zmq.Context.instance()
+        self.status_interval_s = status_interval_s
+        self._handoff: queue.Queue[tuple[int, SourceFrame]] = queue.Queue(maxsize=2)
+        self._lock = threading.Lock()
+        self.state: WorkerState = "starting"
+        self.last_error: str | None = None
+        self.frames_published = 0
+        self.handoff_drops = 0
+        self.source_skipped = 0
+        src = self.camera.source
+        if isinstance(src, OpenCVSourceConfig):
+            self._backoff = (src.reconnect_initial_s, src.reconnect_max_s)
+        else:
+            self._backoff = (0.5, 10.0)
+
+    # -- grab thread ---------------------------------------------------------------------------
+
+    def _set_state(self, state: WorkerState, error: str | None = None) -> None:
+        with self._lock:
+            self.state = state
+            if error is not None:
+                self.last_error = error
+
+    def _grab_loop(self) -> None:
+        seq = 0
+        opened = False
+        delay = self._backoff[0]
+        try:
+            while not self.stop.is_set():
+                if not opened:
+                    try:
+                        self.source.open()
+                    except SourceUnavailable as exc:
+                        self._unavailable(str(exc), delay)
+                        delay = min(delay * 2.0, self._backoff[1])
+                        continue
+                    opened = True
+                    self._set_state("running")
+                try:
+                    frame = self.source.read()
+                except SourceUnavailable as exc:
+                    self.source.close()
+                    opened = False
+                    self._unavailable(str(exc), delay)
+                    delay = min(delay * 2.0, self._backoff[1])
+                    continue
+                delay = self._backoff[0]
+                seq += frame.skipped
+                with self._lock:
+                    self.source_skipped += frame.skipped
+                self._hand_over(seq, frame)
+                seq += 1
+        except EndOfStream as exc:
+            logger.info("%s", exc)
+            self._set_state("stopped")
+        except Exception as exc:
+            logger.exception("%s: capture failed", self.source.description)
+            self._set_state("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.source.close()
+            self.stop.set()
+
+    def _unavailable(self, reason: str, delay: float) -> None:
+        logger.warning("%s; retrying in %.1f s", reason, delay)
+        self._set_state("degraded", reason)
+        self.stop.wait(delay)
+
+    def _hand_over(self, seq: int, frame: SourceFrame) -> None:
+        try:
+            self._handoff.put_nowait((seq, frame))
+        except queue.Full:
+            with contextlib.suppress(queue.Empty):
+                self._handoff.get_nowait()  # drop the oldest: the newest frame matters most
+            with self._lock:
+                self.handoff_drops += 1
+            self._handoff.put_nowait((seq, frame))
+
+    # -- publish thread ------------------------------------------------------------------------
+
+    def _publish(self, sock: zmq.Socket[Any], seq: int, frame: SourceFrame) -> None:
+        cam = self.camera
+        h, w = frame.image.shape[:2]
+        header = FrameHeader(
+            camera_id=cam.id,
+            seq=seq,
+            t_capture_ns=frame.t_capture_ns,
+            host=cam.host,
+            width=w,
+            height=h,
+            encoding=cam.encoding,
+            device_ts_ns=frame.device_ts_ns,
+            t_publish_ns=self.clock.now_ns(),
+        )
+        publish_message(sock, header)
+        if cam.encoding == "jpeg":
+            ok, buf = cv2.imencode(
+                ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality]
+            )
+            if not ok:
+                raise RuntimeError(f"camera {cam.id!r}: JPEG encoding failed")
+            pixels = np.asarray(buf, dtype=np.uint8).reshape(-1)
+        else:
+            pixels = np.ascontiguousarray(frame.image)
+        arrays: dict[str, Any] = {"image": pixels}
+        if frame.keypoints is not None:
+            arrays["keypoints_true"] = frame.keypoints
+        names = list(frame.keypoint_names) if frame.keypoint_names else None
+        publish_message(sock, Frame(header=header, keypoint_names=names), **arrays)
+        self.frames_published += 1
+
+    def status(self, fps: float) -> WorkerStatus:
+        """The heartbeat to publish now."""
+        with self._lock:
+            return WorkerStatus(
+                worker=f"capture:{self.camera.id}",
+                state=self.state,
+                fps=fps,
+                frames=self.frames_published,
+                dropped=self.handoff_drops + self.source_skipped,
+                last_error=self.last_error,
+                t_ns=self.clock.now_ns(),
+                pid=os.getpid(),
+            )
+
+    def run(self) -> WorkerState:
+        """Capture and publish until ``stop`` is set or the source ends; returns the end state."""
+        bus = self.rig.bus
+        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        sock = publisher(self._ctx, self.endpoint, timeouts, send_hwm=self.camera.send_hwm)
+        grabber = threading.Thread(target=self._grab_loop, name=f"grab-{self.camera.id}")
+        grabber.start()
+        interval_ns = round(self.status_interval_s * NS_PER_S)
+        last_beat, last_frames = self.clock.now_ns(), 0
+        try:
+            while grabber.is_alive() or not self._handoff.empty():
+                try:
+                    seq, frame = self._handoff.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+                else:
+                    self._publish(sock, seq, frame)
+                now = self.clock.now_ns()
+                if now - last_beat >= interval_ns:
+                    fps = (self.frames_published - last_frames) * NS_PER_S / (now - last_beat)
+                    publish_message(sock, self.status(fps))
+                    last_beat, last_frames = now, self.frames_published
+        except Exception as exc:
+            logger.exception("camera %r: publishing failed", self.camera.id)
+            self._set_state("error", f"{type(exc).__name__}: {exc}")
+            self.stop.set()
+        finally:
+            grabber.join(timeout=5.0)
+            if self.state not in ("error", "stopped"):
+                self._set_state("stopped")
+            publish_message(sock, self.status(0.0))
+            sock.close()
+        return self.state
+
+
+def main(config_json: str, camera_id: str, epoch_ns: int, log_level: str = "INFO") -> None:
+    """Process entry point (``spawn`` target): capture ``camera_id`` of the rig in ``config_json``.
+
+    Exits with status 1 when the worker ended in ``error`` (the supervisor restarts it).
+    """
+    from capture.sources import make_source
+    from syncpose.clock import MonotonicClock
+    from syncpose.process import worker_prologue
+
+    stop = worker_prologue(f"capture:{camera_id}", log_level)
+    rig = RigConfig.model_validate_json(config_json)
+    clock = MonotonicClock()
+    ctx: zmq.Context[Any] = zmq.Context()
+    try:
+        source = make_source(rig, camera_id, epoch_ns=epoch_ns, clock=clock)
+        worker = CaptureWorker(rig, camera_id, source=source, clock=clock, stop=stop, ctx=ctx)
+        state = worker.run()
+    finally:
+        ctx.term()
+    if state == "error":
+        raise SystemExit(1)

@@ -1,0 +1,85 @@
+"""ZeroMQ helpers: sockets that always carry linger/send/receive timeouts and a bounded HWM.
+
+Endpoints always come from configuration. Publishers are plain PUB sockets: a subscriber whose
+queue is full loses messages on its own, without slowing the publisher or other subscribers
+(``XPUB_NODROP`` would make one slow pixel consumer stall the headers the aligner needs).
+Subscribers see those losses as gaps in ``seq`` and count them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from syncpose.messages import Message, encode
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SocketTimeouts:
+    """Timeouts applied to every socket (milliseconds)."""
+
+    linger_ms: int = 0
+    send_timeout_ms: int = 100
+    recv_timeout_ms: int = 1000
+
+
+def _apply(sock: zmq.Socket[Any], timeouts: SocketTimeouts) -> None:
+    sock.setsockopt(zmq.LINGER, timeouts.linger_ms)
+    sock.setsockopt(zmq.SNDTIMEO, timeouts.send_timeout_ms)
+    sock.setsockopt(zmq.RCVTIMEO, timeouts.recv_timeout_ms)
+
+
+def publisher(
+    ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts, send_hwm: int = 8
+) -> zmq.Socket[Any]:
+    """A PUB socket bound to ``endpoint`` with a bounded per-subscriber queue."""
+    sock: zmq.Socket[Any] = ctx.socket(zmq.PUB)
+    _apply(sock, timeouts)
+    sock.setsockopt(zmq.SNDHWM, send_hwm)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise OSError(f"cannot bind publisher to {endpoint}: {exc}") from exc
+    return sock
+
+
+def subscriber(
+    ctx: zmq.Context[Any],
+    endpoints: Iterable[str],
+    topics: Sequence[bytes],
+    timeouts: SocketTimeouts,
+    recv_hwm: int = 1000,
+) -> zmq.Socket[Any]:
+    """A SUB socket connected to every endpoint and subscribed to ``topics``."""
+    sock: zmq.Socket[Any] = ctx.socket(zmq.SUB)
+    _apply(sock, timeouts)
+    sock.setsockopt(zmq.RCVHWM, recv_hwm)
+    for topic in topics:
+        sock.setsockopt(zmq.SUBSCRIBE, topic)
+    for endpoint in endpoints:
+        sock.connect(endpoint)
+    return sock
+
+
+def publish(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
+    """Send multipart ``frames`` without blocking; ``False`` if ZeroMQ refused the message.
+
+    Array frames are sent zero-copy.
+    """
+    try:
+        sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+    except zmq.Again:
+        return False
+    return True
+
+
+def publish_message(sock: zmq.Socket[Any], message: Message, **arrays: Any) -> bool:
+    """Encode and :func:`publish` a message; ``False`` when it was dropped."""
+    return publish(sock, encode(message, arrays or None))

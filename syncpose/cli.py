@@ -1,0 +1,174 @@
+"""The ``syncpose`` command line.
+
+This is the composition root: it is the one place in the core allowed to reach into
+``capture`` (and later ``inference`` and ``server``), and it does so lazily inside each command
+so that ``syncpose validate-config`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from syncpose import __version__
+from syncpose.configfile import ConfigError, load_config, parse_config
+from syncpose.process import configure_logging
+
+logger = logging.getLogger(__name__)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def demo_config_text() -> str:
+    """The embedded demo rig (4 synthetic cameras, 30 fps, weakly synchronised)."""
+    return (resources.files("syncpose") / "data" / "demo_rig.yaml").read_text(encoding="utf-8")
+
+
+def cmd_validate_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _out(str(problem))
+        return 1
+    _out(
+        f"{args.file}: OK — rig {config.rig.name!r}, {len(config.cameras)} cameras "
+        f"at {config.rig.fps:g} fps"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from capture.rig import run_rig
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _out(str(problem))
+        return 1
+    return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from capture.rig import run_rig
+
+    config = parse_config(demo_config_text(), source="<embedded demo_rig.yaml>")
+    logger.info(
+        "demo: %d synthetic cameras (weakly synchronised) at %g fps; Ctrl-C stops",
+        len(config.cameras),
+        config.rig.fps,
+    )
+    return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """One capture worker in the foreground (for a camera on another host)."""
+    from capture import worker
+    from syncpose.clock import monotonic_ns
+
+    config = load_config(args.config)
+    config.camera(args.camera)  # clear error for an unknown id before starting
+    worker.main(config.model_dump_json(), args.camera, monotonic_ns(), args.log_level)
+    return 0
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    """The aligner alone in the foreground."""
+    from capture import align_loop
+
+    config = load_config(args.config)
+    align_loop.main(config.model_dump_json(), None, args.log_level)
+    return 0
+
+
+def cmd_bench_capture(args: argparse.Namespace) -> int:
+    from capture.bench import CaptureBenchOptions, run_capture_bench, write_report
+
+    opts = CaptureBenchOptions(
+        cameras=args.cameras,
+        fps=args.fps,
+        seconds=args.seconds,
+        width=args.width,
+        height=args.height,
+        encoding=args.encoding,
+        max_wait_ms=args.max_wait_ms,
+        jitter_ms=args.jitter_ms,
+        consume_pixels=args.consume_pixels,
+    )
+    report = run_capture_bench(opts)
+    write_report(report, args.json)
+    _out(json.dumps(report, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncpose",
+        description="Real-time 3D human pose from several unsynchronised cameras.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncpose {__version__}")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate-config", help="check a rig YAML file; exit 1 on problems")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("demo", help="run the built-in synthetic 4-camera rig (no camera needed)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="run the rig described by a YAML file")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("capture", help="run one camera's capture worker in the foreground")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--camera", required=True)
+    p.set_defaults(func=cmd_capture)
+
+    p = sub.add_parser("align", help="run the aligner in the foreground")
+    p.add_argument("--config", type=Path, required=True)
+    p.set_defaults(func=cmd_align)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    p = bench.add_parser("capture", help="capture workers + aligner over real sockets")
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--fps", type=float, default=60.0)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.add_argument("--encoding", choices=["raw", "jpeg"], default="raw")
+    p.add_argument("--max-wait-ms", type=float, default=10.0)
+    p.add_argument("--jitter-ms", type=float, default=0.5)
+    p.add_argument(
+        "--consume-pixels", action="store_true", help="also receive every frame's pixels"
+    )
+    p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.set_defaults(func=cmd_bench_capture)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _out(str(problem))
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,263 @@
+"""The rig configuration: one YAML file validated into these pydantic models.
+
+Every model forbids unknown keys and describes every field (``syncpose validate-config`` and the
+generated JSON schema show the descriptions). Pluggable parts are chosen by a ``type`` field.
+Loading from a file, with errors that name file, line and key, lives in :mod:`syncpose.configfile`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from syncpose.clock import ms_to_ns, period_ns
+from syncpose.messages import ImageEncoding
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Vec3 = tuple[float, float, float]
+
+
+class OpenCVSourceConfig(_Model):
+    """A camera opened by OpenCV: a USB device index or a stream URL (RTSP, HTTP, file)."""
+
+    type: Literal["opencv"] = Field(description="Source kind: an OpenCV capture device.")
+    device: int | str = Field(description="Device index (0, 1, ...) or stream URL.")
+    width: int | None = Field(default=None, gt=0, description="Requested width in pixels.")
+    height: int | None = Field(default=None, gt=0, description="Requested height in pixels.")
+    fps: float | None = Field(default=None, gt=0, description="Requested frame rate.")
+    reconnect_initial_s: float = Field(
+        default=0.5, gt=0, description="First wait before reopening a lost device (seconds)."
+    )
+    reconnect_max_s: float = Field(
+        default=10.0, gt=0, description="Longest wait between reopen attempts (seconds)."
+    )
+
+
+class VideoSourceConfig(_Model):
+    """A video file replayed as a live camera, paced in real time.
+
+    File frame ``i`` is released at ``epoch + start_offset_ms + i / fps`` (plus one file duration
+    per loop), so frames skipped by ``start_frame``/``frame_step`` keep their true time.
+    """
+
+    type: Literal["video"] = Field(description="Source kind: replay of a video file.")
+    path: Path = Field(description="The video file.")
+    fps: float | None = Field(
+        default=None, gt=0, description="Rate of the file's frames; default: the file's own."
+    )
+    frame_step: int = Field(default=1, ge=1, description="Release every n-th frame of the file.")
+    start_frame: int = Field(default=0, ge=0, description="First file frame released.")
+    start_offset_ms: float = Field(
+        default=0.0, description="Shift of this camera's timeline against the rig epoch (ms)."
+    )
+    loop: bool = Field(default=True, description="Start again at the end of the file.")
+
+
+class SyntheticSourceConfig(_Model):
+    """A virtual camera looking at a person moving with motion capture.
+
+    Renders a simple image and the true 2D keypoints at the exact instant each frame is stamped.
+    """
+
+    type: Literal["synthetic"] = Field(description="Source kind: a simulated camera.")
+    motion: str = Field(
+        default="bundled",
+        description="'bundled' (a short CMU clip shipped in the package) or a motion .npz path.",
+    )
+    clip: str | None = Field(
+        default=None, description="Clip name inside the motion file; default: all clips in turn."
+    )
+    fps: float | None = Field(default=None, gt=0, description="Camera rate; default: rig fps.")
+    width: int = Field(default=1280, gt=0, description="Image width in pixels.")
+    height: int = Field(default=720, gt=0, description="Image height in pixels.")
+    focal_px: float = Field(default=1000.0, gt=0, description="Focal length in pixels.")
+    position: Vec3 | None = Field(
+        default=None,
+        description="Camera centre (m, Z up); default: on a 4 m circle, spread by camera index.",
+    )
+    look_at: Vec3 = Field(default=(0.0, 0.0, 1.0), description="Point the camera aims at (m).")
+    clock_offset_ms: float = Field(
+        default=0.0, description="Constant offset of this camera's frame times (ms)."
+    )
+    jitter_ms: float = Field(default=0.0, ge=0, description="Per-frame timing jitter σ (ms).")
+    drop_rate: float = Field(
+        default=0.0, ge=0, lt=1, description="Probability that a frame is dropped."
+    )
+    stall_rate: float = Field(
+        default=0.0, ge=0, lt=1, description="Probability per frame that the camera stalls."
+    )
+    stall_ms: float = Field(default=200.0, ge=0, description="Length of a stall (ms).")
+    seed: int = Field(default=0, description="Seed of the jitter/drop/stall random generator.")
+
+
+SourceConfig = Annotated[
+    OpenCVSourceConfig | VideoSourceConfig | SyntheticSourceConfig, Field(discriminator="type")
+]
+
+
+class CameraConfig(_Model):
+    """One camera of the rig and how its capture worker publishes."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Unique camera id.")
+    source: SourceConfig = Field(description="Where frames come from, chosen by 'type'.")
+    host: str = Field(default="local", description="Clock id of the host the worker runs on.")
+    endpoint: str | None = Field(
+        default=None,
+        description="ZeroMQ endpoint the worker binds (PUB); default: bus.host, base_port+1+index.",
+    )
+    encoding: ImageEncoding = Field(default="jpeg", description="Pixel encoding: jpeg or raw.")
+    jpeg_quality: int = Field(default=80, ge=1, le=100, description="JPEG quality (1-100).")
+    latency_ms: float = Field(
+        default=0.0,
+        description="Constant capture latency (from sync calibration) subtracted from timestamps.",
+    )
+    send_hwm: int = Field(
+        default=8, ge=1, description="ZeroMQ send high-water mark (frames queued per subscriber)."
+    )
+
+
+class HostConfig(_Model):
+    """A host's monotonic clock relative to the aligner's."""
+
+    clock_offset_ms: float = Field(
+        default=0.0, description="Added to this host's timestamps to get the aligner's clock (ms)."
+    )
+
+
+class AlignerConfig(_Model):
+    """The timer-driven aligner that builds weakly synchronised bundles."""
+
+    endpoint: str | None = Field(
+        default=None, description="ZeroMQ endpoint the aligner binds (PUB); default: base_port."
+    )
+    tolerance_ms: float | None = Field(
+        default=None, gt=0, description="Largest |δ_v| accepted; default: half a frame period."
+    )
+    max_wait_ms: float = Field(
+        default=10.0, ge=0, description="How long a tick waits for late frames past its window."
+    )
+    stale_after_ms: float = Field(
+        default=500.0, gt=0, description="A camera silent this long is stale and not waited for."
+    )
+    status_interval_ms: float = Field(
+        default=1000.0, gt=0, description="Period of the aligner's status heartbeat (ms)."
+    )
+
+
+class BusConfig(_Model):
+    """Defaults for ZeroMQ endpoints and socket timeouts."""
+
+    host: str = Field(default="127.0.0.1", description="Interface/address for derived endpoints.")
+    base_port: int = Field(
+        default=5550, ge=1024, le=65000, description="Aligner port; cameras use the next ports."
+    )
+    linger_ms: int = Field(default=0, ge=0, description="ZeroMQ linger on close (ms).")
+    send_timeout_ms: int = Field(default=100, ge=0, description="ZeroMQ send timeout (ms).")
+    recv_timeout_ms: int = Field(default=1000, ge=0, description="ZeroMQ receive timeout (ms).")
+
+
+class RigInfo(_Model):
+    """Rig-wide settings."""
+
+    name: str = Field(default="rig", description="A name for this rig.")
+    fps: float = Field(gt=0, le=1000, description="The rig's tick rate (bundles per second).")
+
+
+class RigConfig(_Model):
+    """A whole rig: cameras, hosts, aligner and bus."""
+
+    rig: RigInfo = Field(description="Rig-wide settings.")
+    cameras: list[CameraConfig] = Field(min_length=1, description="The cameras, in rig order.")
+    hosts: dict[str, HostConfig] = Field(
+        default_factory=dict, description="Clock offsets of hosts other than the aligner's."
+    )
+    aligner: AlignerConfig = Field(default_factory=AlignerConfig, description="The aligner.")
+    bus: BusConfig = Field(default_factory=BusConfig, description="ZeroMQ defaults.")
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> RigConfig:
+        if info.context and info.context.get("defer_checks"):
+            return self
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(f"{dotted_key(loc)}: {msg}" for loc, msg in problems))
+        return self
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-field problems as (location, message); locations index into the YAML tree."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        seen: dict[str, int] = {}
+        for i, cam in enumerate(self.cameras):
+            if cam.id in seen:
+                out.append((("cameras", i, "id"), f"duplicate camera id {cam.id!r}"))
+            seen.setdefault(cam.id, i)
+            if cam.host != "local" and cam.host not in self.hosts:
+                out.append((("cameras", i, "host"), f"host {cam.host!r} is not in 'hosts'"))
+        endpoints: dict[str, str] = {}
+        for i, cam in enumerate(self.cameras):
+            ep = self.camera_endpoint(i)
+            if ep in endpoints:
+                out.append((("cameras", i, "endpoint"), f"endpoint {ep} already used"))
+            endpoints[ep] = cam.id
+        if self.aligner_endpoint() in endpoints:
+            out.append((("aligner", "endpoint"), "aligner endpoint is also a camera's endpoint"))
+        half_period_ms = 500.0 / self.rig.fps
+        tol = self.aligner.tolerance_ms
+        if tol is not None and tol > half_period_ms + 1e-9:
+            out.append(
+                (
+                    ("aligner", "tolerance_ms"),
+                    f"{tol} ms exceeds half a frame period ({half_period_ms:.3f} ms)",
+                )
+            )
+        return out
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def camera_ids(self) -> list[str]:
+        return [c.id for c in self.cameras]
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(f"no camera {camera_id!r} in the rig (have {self.camera_ids})")
+
+    def camera_endpoint(self, index: int) -> str:
+        cam = self.cameras[index]
+        return cam.endpoint or f"tcp://{self.bus.host}:{self.bus.base_port + 1 + index}"
+
+    def aligner_endpoint(self) -> str:
+        return self.aligner.endpoint or f"tcp://{self.bus.host}:{self.bus.base_port}"
+
+    @property
+    def period_ns(self) -> int:
+        return period_ns(self.rig.fps)
+
+    def tolerance_ns(self) -> int:
+        if self.aligner.tolerance_ms is not None:
+            return ms_to_ns(self.aligner.tolerance_ms)
+        return self.period_ns // 2
+
+    def host_offsets_ns(self) -> dict[str, int]:
+        return {name: ms_to_ns(h.clock_offset_ms) for name, h in self.hosts.items()}
+
+    def camera_fps(self, camera_id: str) -> float:
+        """The rate a camera is expected to deliver (its source's fps, else the rig's)."""
+        src = self.camera(camera_id).source
+        return src.fps or self.rig.fps
+
+
+def dotted_key(loc: tuple[Any, ...]) -> str:
+    """``('cameras', 0, 'source')`` -> ``cameras[0].source``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"

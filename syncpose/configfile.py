@@ -1,0 +1,145 @@
+"""Load a rig YAML file into :class:`~syncpose.config.RigConfig`, with errors that point at lines.
+
+Every problem — YAML syntax, duplicate key, unknown key, wrong type, cross-field inconsistency —
+becomes a :class:`ConfigProblem` with the file, the 1-based line and the dotted key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from syncpose.config import RigConfig, dotted_key
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config file."""
+
+    source: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        return f"{where}: {self.key}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """A config file could not be used; ``problems`` lists every reason found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_config(path: str | Path) -> RigConfig:
+    """Read and validate a rig YAML file. Raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(str(path), None, "(file)", str(exc))]) from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<string>") -> RigConfig:
+    """Validate YAML ``text``; ``source`` names it in error messages."""
+    data, lines, problems = _load_yaml(text, source)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = RigConfig.model_validate(data, context={"defer_checks": True})
+    except ValidationError as exc:
+        raise ConfigError(
+            [_problem(source, lines, tuple(err["loc"]), _message(err)) for err in exc.errors()]
+        ) from None
+    located = config.problems()
+    if located:
+        raise ConfigError([_problem(source, lines, loc, msg) for loc, msg in located])
+    return config
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (not a field of this section)"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return str(err["msg"])
+
+
+def _problem(source: str, lines: dict[Loc, int], loc: Loc, message: str) -> ConfigProblem:
+    """Map a pydantic location onto the YAML tree.
+
+    Parts of ``loc`` absent from the file (the tag pydantic adds for a discriminated union, or a
+    missing key) are skipped for the line lookup; the line is that of the deepest part found.
+    """
+    found: Loc = ()
+    key_parts: list[str | int] = []
+    line = lines.get(())
+    for i, part in enumerate(loc):
+        candidate = (*found, part)
+        if candidate in lines:
+            found = candidate
+            key_parts.append(part)
+            line = lines[candidate]
+        elif i == len(loc) - 1 or not isinstance(part, str):
+            key_parts.append(part)  # a missing key: name it, keep the parent's line
+        # else: a union tag that is not in the file; leave it out of the key
+    return ConfigProblem(source, line, dotted_key(tuple(key_parts)), message)
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int], list[ConfigProblem]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}, [ConfigProblem(source, 1, "(top level)", "the file is empty")]
+        lines: dict[Loc, int] = {(): node.start_mark.line + 1}
+        problems: list[ConfigProblem] = []
+        _index(node, (), lines, problems, source)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        msg = f"YAML syntax error: {exc.problem or exc}"
+        return None, {}, [ConfigProblem(source, line, "(syntax)", msg)]
+    except yaml.YAMLError as exc:
+        return None, {}, [ConfigProblem(source, None, "(syntax)", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    return data, lines, problems
+
+
+def _index(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[ConfigProblem], source: str
+) -> None:
+    """Record the line of every key and list item below ``node``; report duplicate keys."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            child = (*loc, key)
+            if child in lines:
+                problems.append(
+                    ConfigProblem(
+                        source,
+                        key_node.start_mark.line + 1,
+                        dotted_key(child),
+                        f"duplicate key (first defined on line {lines[child]})",
+                    )
+                )
+                continue
+            lines[child] = key_node.start_mark.line + 1
+            _index(value_node, child, lines, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = (*loc, i)
+            lines[child] = item.start_mark.line + 1
+            _index(item, child, lines, problems, source)

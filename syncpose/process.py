@@ -1,0 +1,120 @@
+"""Worker processes: a common prologue, and a group that starts and stops them cleanly.
+
+Each worker runs in its own process (``spawn``; no state inherited by accident). The prologue
+sets up logging, turns SIGTERM/SIGINT into a stop event, and asks Linux to send SIGTERM to the
+worker if its parent dies, so no process is left behind even when the launcher is killed.
+Restarting crashed workers with back-off (the supervisor proper) builds on :class:`ProcessGroup`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def configure_logging(level: str | int = "INFO") -> None:
+    """One log format for every syncpose process (stderr)."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def worker_prologue(name: str, log_level: str | int = "INFO") -> threading.Event:
+    """Call first in a worker process; returns the event that SIGTERM/SIGINT sets."""
+    mp.current_process().name = name
+    configure_logging(log_level)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            logger.debug("prctl(PR_SET_PDEATHSIG) unavailable")
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    return stop
+
+
+@dataclass
+class ProcessSpec:
+    """A worker to start: ``target(*args)`` in a new process called ``name``."""
+
+    name: str
+    target: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    process: BaseProcess | None = field(default=None, repr=False)
+
+
+class ProcessGroup:
+    """Starts worker processes and stops all of them (SIGTERM, then SIGKILL) on exit."""
+
+    def __init__(self, specs: list[ProcessSpec]) -> None:
+        self.specs = specs
+        self._ctx = mp.get_context("spawn")
+
+    def start(self) -> None:
+        for spec in self.specs:
+            proc = self._ctx.Process(target=spec.target, args=spec.args, name=spec.name)
+            proc.start()
+            spec.process = proc
+            logger.debug("started %s (pid %s)", spec.name, proc.pid)
+
+    def pids(self) -> dict[str, int]:
+        return {s.name: s.process.pid for s in self.specs if s.process and s.process.pid}
+
+    def exited(self) -> dict[str, int]:
+        """Workers that have ended, with their exit codes."""
+        return {
+            s.name: s.process.exitcode
+            for s in self.specs
+            if s.process is not None and s.process.exitcode is not None
+        }
+
+    def stop(self, timeout_s: float = 5.0) -> dict[str, int | None]:
+        """Ask every worker to stop, wait, then kill stragglers; returns exit codes."""
+        for spec in self.specs:
+            proc = spec.process
+            if proc is not None and proc.is_alive() and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for spec in self.specs:
+            proc = spec.process
+            if proc is None:
+                continue
+            proc.join(timeout_s)
+            if proc.is_alive():
+                logger.warning("%s did not stop in %.1f s; killing it", spec.name, timeout_s)
+                proc.kill()
+                proc.join(2.0)
+            codes[spec.name] = proc.exitcode
+        return codes
+
+    def __enter__(self) -> ProcessGroup:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
