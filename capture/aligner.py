@@ -17,15 +17,25 @@ When is a camera's choice for a tick *decided*?
 A tick is emitted as soon as every camera is decided, in order, so a dead camera costs at most
 ``max_wait`` until it is declared stale and nothing after that. Each frame is used at most once.
 Cameras may run at their own rates (15, 29.97, 30, 60 fps): matching is by time, not by count.
+
+**Tick phase.** The tick *rate* is fixed but its *phase* is the aligner's to choose. A camera
+whose frames fall half a period from the ticks misses ticks whenever jitter pushes a frame past
+±T/2 of both neighbours. With ``auto_phase`` the aligner measures each camera's phase (circular
+mean of recent frame times modulo T) and, when it pays by more than T/16, moves its grid by
+less than T/2 so the ticks sit in the middle of the cameras' phases (opposite the largest gap):
+the largest |δ_v| becomes as small as the rig allows. Ticks stay monotonic, at least T/2 apart.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from syncpose.clock import NS_PER_S, ms_to_ns, period_ns
 from syncpose.config import RigConfig
@@ -51,6 +61,10 @@ class AlignerSettings:
     prediction_margin: float = 0.25
     #: Ticks whose deadline is older than this are skipped (counted) instead of emitted.
     max_catch_up_ns: int = NS_PER_S
+    #: Move the tick phase to the middle of the cameras' phases (see the module docstring).
+    auto_phase: bool = True
+    #: How often the tick phase is reconsidered.
+    rephase_interval_ns: int = NS_PER_S
 
     def __post_init__(self) -> None:
         if len(set(self.camera_ids)) != len(self.camera_ids) or not self.camera_ids:
@@ -69,6 +83,7 @@ class AlignerSettings:
             camera_fps={c: rig.camera_fps(c) for c in rig.camera_ids},
             latency_ns={c.id: ms_to_ns(c.latency_ms) for c in rig.cameras},
             host_offset_ns=rig.host_offsets_ns(),
+            auto_phase=rig.aligner.auto_phase,
         )
 
 
@@ -83,6 +98,7 @@ class _Track:
     last_seq: int | None = None
     last_arrival_ns: int | None = None
     intervals: deque[float] = field(default_factory=lambda: deque(maxlen=_PERIOD_HISTORY))
+    recent_t: deque[int] = field(default_factory=lambda: deque(maxlen=_PERIOD_HISTORY))
     recent_missing: deque[int] = field(default_factory=lambda: deque(maxlen=8))
     frames: int = 0
     used: int = 0
@@ -123,6 +139,8 @@ class Aligner:
         self.skipped_ticks = 0
         self.unknown_camera = 0
         self.duplicates = 0
+        self.rephases = 0
+        self._next_rephase_ns: int | None = None
 
     # -- time grid -----------------------------------------------------------------------------
 
@@ -185,6 +203,7 @@ class Aligner:
         track.last_t = t if track.last_t is None else max(track.last_t, t)
         track.last_arrival_ns = now_ns
         track.frames += 1
+        track.recent_t.append(t)
         if self._origin is not None and not self._usable(track, t):
             if any(abs(t - t_ref) <= self.settings.tolerance_ns for t_ref in track.recent_missing):
                 track.late += 1
@@ -233,8 +252,14 @@ class Aligner:
         """Bundles whose ticks are decided at ``now_ns``, in tick order (possibly none)."""
         if self._origin is None:
             self._origin = now_ns
-        out: list[Bundle] = []
         s = self.settings
+        if s.auto_phase:
+            if self._next_rephase_ns is None:
+                self._next_rephase_ns = now_ns + s.rephase_interval_ns
+            elif now_ns >= self._next_rephase_ns:
+                self._next_rephase_ns = now_ns + s.rephase_interval_ns
+                self._rephase(now_ns)
+        out: list[Bundle] = []
         while True:
             if now_ns - self._deadline(self._k) > s.max_catch_up_ns:
                 self._skip_to(now_ns)
@@ -246,6 +271,24 @@ class Aligner:
                     return out
                 choices.append(choice)
             out.append(self._emit(t_ref, choices, now_ns))
+
+    def _rephase(self, now_ns: int) -> None:
+        """Move the tick grid so the ticks sit in the middle of the cameras' phases."""
+        assert self._origin is not None
+        period = NS_PER_S / self.settings.fps
+        phases = []
+        for track in self._tracks.values():
+            if track.stale(now_ns, self.settings.stale_after_ns) or len(track.recent_t) < 4:
+                continue
+            angles = 2.0 * math.pi * ((np.asarray(track.recent_t) - self._origin) % period) / period
+            mean = np.angle(np.exp(1j * angles).mean())
+            phases.append(float(mean % (2.0 * math.pi)) * period / (2.0 * math.pi))
+        if not phases:
+            return
+        shift = best_tick_phase(phases, period)
+        if worst_offset(phases, 0.0, period) - worst_offset(phases, shift, period) > period / 16:
+            self._origin += round(shift)
+            self.rephases += 1
 
     def _skip_to(self, now_ns: int) -> None:
         """Jump past ticks too old to be worth emitting (the caller stalled)."""
@@ -342,3 +385,30 @@ class Aligner:
             decode_errors=decode_errors,
             t_ns=now_ns,
         )
+
+
+def _circular_distance(a: float, b: float, period: float) -> float:
+    d = (a - b) % period
+    return min(d, period - d)
+
+
+def worst_offset(phases: Sequence[float], tick_phase: float, period: float) -> float:
+    """Largest |δ| any camera would have with ticks at ``tick_phase`` (all modulo ``period``)."""
+    return max(_circular_distance(p, tick_phase, period) for p in phases)
+
+
+def best_tick_phase(phases: Sequence[float], period: float) -> float:
+    """Tick phase in (−period/2, period/2] minimising :func:`worst_offset`.
+
+    The cameras' phases occupy the circle except for its largest empty gap; the best tick is
+    the middle of the occupied arc.
+    """
+    ps = sorted(p % period for p in phases)
+    gaps = [(ps[(i + 1) % len(ps)] - ps[i]) % period for i in range(len(ps))]
+    if len(ps) == 1:
+        gaps = [period]
+    i = int(np.argmax(gaps))
+    start = ps[(i + 1) % len(ps)]  # the occupied arc runs from here ...
+    arc = period - gaps[i]  # ... for this long
+    middle = (start + arc / 2.0) % period
+    return middle - period if middle > period / 2 else middle

@@ -253,15 +253,7 @@ def run_capture_bench(opts: CaptureBenchOptions, log_level: str = "WARNING") -> 
         "latency_ms": _percentiles(latency),
         "delivery_latency_ms": _percentiles(delivery),
         "max_skew_ms": _percentiles(skew),
-        "offset_ms": {
-            cam: {
-                "configured": round(
-                    ((i * period_ms / opts.cameras + period_ms / 2) % period_ms) - period_ms / 2, 3
-                ),
-                "median": round(float(np.median(v)), 3) if v else None,
-            }
-            for i, (cam, v) in enumerate(offsets.items())
-        },
+        "offset_ms": _offset_report(offsets, period_ms, opts.cameras),
         "cpu_percent": cpu,
         "workers_exited": exited,
     }
@@ -277,6 +269,36 @@ def run_capture_bench(opts: CaptureBenchOptions, log_level: str = "WARNING") -> 
         "p99_within_max_wait_plus_5ms": p99 is not None and p99 <= opts.max_wait_ms + 5.0,
     }
     return report
+
+
+def wrap_ms(x: float, period_ms: float) -> float:
+    """``x`` reduced into (−period/2, period/2]."""
+    r = x % period_ms
+    return r - period_ms if r > period_ms / 2 else r
+
+
+def _offset_report(
+    offsets: dict[str, list[float]], period_ms: float, n: int
+) -> dict[str, dict[str, float | None]]:
+    """Measured δ_v against the configured clock offsets (camera i: i/n of a period).
+
+    The tick phase is the aligner's choice, so offsets are compared relative to cam0, modulo
+    one period: ``error_ms`` = wrap((δ_v − δ_0) − (o_v − o_0)).
+    """
+    medians = {cam: float(np.median(v)) if v else None for cam, v in offsets.items()}
+    ref = medians.get("cam0")
+    out: dict[str, dict[str, float | None]] = {}
+    for i, (cam, med) in enumerate(medians.items()):
+        configured = i * period_ms / n
+        error = None
+        if med is not None and ref is not None:
+            error = round(wrap_ms((med - ref) - configured, period_ms), 3)
+        out[cam] = {
+            "configured_ms": round(configured, 3),
+            "median_delta_ms": None if med is None else round(med, 3),
+            "error_ms": error,
+        }
+    return out
 
 
 def _drain_headers(sock: zmq.Socket[Any], decoder: Decoder, counter: _SeqCounter) -> None:

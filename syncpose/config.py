@@ -142,6 +142,10 @@ class AlignerConfig(_Model):
     max_wait_ms: float = Field(
         default=10.0, ge=0, description="How long a tick waits for late frames past its window."
     )
+    auto_phase: bool = Field(
+        default=True,
+        description="Move the tick phase to the middle of the cameras' phases (smallest |δ_v|).",
+    )
     stale_after_ms: float = Field(
         default=500.0, gt=0, description="A camera silent this long is stale and not waited for."
     )
