@@ -253,12 +253,8 @@ class Aligner:
         if self._origin is None:
             self._origin = now_ns
         s = self.settings
-        if s.auto_phase:
-            if self._next_rephase_ns is None:
-                self._next_rephase_ns = now_ns + s.rephase_interval_ns
-            elif now_ns >= self._next_rephase_ns:
-                self._next_rephase_ns = now_ns + s.rephase_interval_ns
-                self._rephase(now_ns)
+        if self._next_rephase_ns is None:
+            self._next_rephase_ns = now_ns + s.rephase_interval_ns
         out: list[Bundle] = []
         while True:
             if now_ns - self._deadline(self._k) > s.max_catch_up_ns:
@@ -271,6 +267,11 @@ class Aligner:
                     return out
                 choices.append(choice)
             out.append(self._emit(t_ref, choices, now_ns))
+            # Right after an emission the next deadline is far enough ahead that a phase shift
+            # of up to half a period cannot put it in the past.
+            if s.auto_phase and now_ns >= self._next_rephase_ns:
+                self._next_rephase_ns = now_ns + s.rephase_interval_ns
+                self._rephase(now_ns)
 
     def _rephase(self, now_ns: int) -> None:
         """Move the tick grid so the ticks sit in the middle of the cameras' phases."""
@@ -285,10 +286,13 @@ class Aligner:
             phases.append(float(mean % (2.0 * math.pi)) * period / (2.0 * math.pi))
         if not phases:
             return
-        shift = best_tick_phase(phases, period)
-        if worst_offset(phases, 0.0, period) - worst_offset(phases, shift, period) > period / 16:
-            self._origin += round(shift)
-            self.rephases += 1
+        shift = round(best_tick_phase(phases, period))
+        if worst_offset(phases, 0.0, period) - worst_offset(phases, shift, period) <= period / 16:
+            return
+        if self._deadline(self._k) + shift < now_ns:
+            return  # the next tick would be overdue at once; try again later
+        self._origin += shift
+        self.rephases += 1
 
     def _skip_to(self, now_ns: int) -> None:
         """Jump past ticks too old to be worth emitting (the caller stalled)."""

@@ -1,0 +1,165 @@
+"""Rig config: validation, and errors that name file, line and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from syncpose import config as config_module
+from syncpose.cli import demo_config_text, main
+from syncpose.configfile import ConfigError, load_config, parse_config
+
+GOOD = """\
+rig:
+  name: test
+  fps: 30
+cameras:
+  - id: cam0
+    source:
+      type: synthetic
+      clock_offset_ms: 5
+  - id: cam1
+    host: pi
+    source:
+      type: opencv
+      device: rtsp://10.0.0.2/stream
+  - id: cam2
+    source: {type: video, path: /tmp/x.mp4, frame_step: 2, start_frame: 1}
+hosts:
+  pi: {clock_offset_ms: -3.5}
+aligner:
+  max_wait_ms: 12
+"""
+
+
+def problems_of(text: str) -> list[tuple[int | None, str, str]]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, source="rig.yaml")
+    return [(p.line, p.key, p.message) for p in err.value.problems]
+
+
+def test_good_config_and_derived_values() -> None:
+    cfg = parse_config(GOOD)
+    assert cfg.camera_ids == ["cam0", "cam1", "cam2"]
+    assert cfg.camera_endpoint(1) == "tcp://127.0.0.1:5552"
+    assert cfg.aligner_endpoint() == "tcp://127.0.0.1:5550"
+    assert cfg.tolerance_ns() == 33_333_333 // 2
+    assert cfg.host_offsets_ns() == {"pi": -3_500_000}
+
+
+def test_demo_config_is_valid() -> None:
+    cfg = parse_config(demo_config_text())
+    assert len(cfg.cameras) == 4 and cfg.rig.fps == 30
+
+
+def test_unknown_key_reports_its_line() -> None:
+    text = GOOD.replace(
+        "      clock_offset_ms: 5\n", "      clock_offset_ms: 5\n      jiter_ms: 1\n"
+    )
+    assert problems_of(text) == [
+        (9, "cameras[0].source.jiter_ms", "unknown key (not a field of this section)")
+    ]
+
+
+def test_wrong_type_inside_a_union_reports_its_line() -> None:
+    text = GOOD.replace("clock_offset_ms: 5", "clock_offset_ms: soon")
+    ((line, key, msg),) = problems_of(text)
+    assert (line, key) == (8, "cameras[0].source.clock_offset_ms")
+    assert "number" in msg
+
+
+def test_missing_key_points_at_its_parent() -> None:
+    text = GOOD.replace("      device: rtsp://10.0.0.2/stream\n", "")
+    assert problems_of(text) == [(11, "cameras[1].source.device", "required key is missing")]
+
+
+def test_unknown_source_type() -> None:
+    ((line, key, msg),) = problems_of(GOOD.replace("type: opencv", "type: webcam"))
+    assert line == 11 and key == "cameras[1].source" and "opencv" in msg
+
+
+def test_duplicate_yaml_key() -> None:
+    text = GOOD.replace("  max_wait_ms: 12\n", "  max_wait_ms: 12\n  max_wait_ms: 13\n")
+    ((line, key, msg),) = problems_of(text)
+    assert line == 20 and key == "aligner.max_wait_ms" and "line 19" in msg
+
+
+def test_cross_field_problems_are_located() -> None:
+    text = GOOD.replace("id: cam2", "id: cam0").replace("host: pi", "host: nas")
+    assert problems_of(text) == [
+        (10, "cameras[1].host", "host 'nas' is not in 'hosts'"),
+        (14, "cameras[2].id", "duplicate camera id 'cam0'"),
+    ]
+
+
+def test_tolerance_above_half_a_period_is_refused() -> None:
+    ((line, key, msg),) = problems_of(GOOD + "  tolerance_ms: 20\n")
+    assert (line, key) == (20, "aligner.tolerance_ms") and "half a frame period" in msg
+
+
+def test_yaml_syntax_error_has_a_line() -> None:
+    ((line, key, _),) = problems_of("rig:\n  fps: [30\ncameras: []\n")
+    assert key == "(syntax)" and line == 3
+
+
+def test_empty_and_unreadable_files(tmp_path: Path) -> None:
+    assert problems_of("") == [(1, "(top level)", "the file is empty")]
+    with pytest.raises(ConfigError, match="No such file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_programmatic_construction_runs_the_same_checks() -> None:
+    cam = {"id": "a", "source": {"type": "opencv", "device": 0}}
+    with pytest.raises(ValueError, match="duplicate camera id"):
+        config_module.RigConfig.model_validate({"rig": {"fps": 30}, "cameras": [cam, cam]})
+
+
+def _models(module: object) -> list[type[BaseModel]]:
+    return [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == module.__name__  # type: ignore[attr-defined]
+    ]
+
+
+def test_every_field_is_described() -> None:
+    models = _models(config_module)
+    assert len(models) >= 9
+    undescribed = [
+        f"{m.__name__}.{name}"
+        for m in models
+        for name, field in m.model_fields.items()
+        if not field.description
+    ]
+    assert undescribed == []
+
+
+def test_validate_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "rig.yaml"
+    bad.write_text(GOOD.replace("  max_wait_ms: 12\n", "  max_wait: 12\n"))
+    assert main(["validate-config", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:19: aligner.max_wait: unknown key" in out
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    assert main(["validate-config", str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_validate_config_console_script(tmp_path: Path) -> None:
+    """The installed command itself: exit status 1 and the line number on stdout."""
+    bad = tmp_path / "rig.yaml"
+    bad.write_text(GOOD.replace("  name: test\n", "  name: test\n  fsp: 30\n"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncpose", "validate-config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert f"{bad}:3: rig.fsp: unknown key" in proc.stdout

@@ -1,0 +1,122 @@
+"""Wire messages: round trips, and malformed input counted and dropped, never raised."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+import zmq
+
+from syncpose.messages import (
+    SCHEMA_VERSION,
+    Bundle,
+    BundleView,
+    Decoder,
+    Frame,
+    FrameHeader,
+    WorkerStatus,
+    encode,
+)
+
+HEADER = FrameHeader(
+    camera_id="cam0", seq=7, t_capture_ns=123, width=4, height=3, encoding="raw", host="h1"
+)
+
+
+def test_frame_round_trip_with_arrays() -> None:
+    image = np.arange(36, dtype=np.uint8).reshape(3, 4, 3)
+    kps = np.array([[1.5, 2.5], [np.nan, np.nan]], dtype=np.float32)
+    frames = encode(Frame(header=HEADER, keypoint_names=["a", "b"]), {"image": image, "kp": kps})
+    assert frames[0] == b"frame"
+    decoded = Decoder().decode([bytes(f) for f in frames])
+    assert decoded is not None
+    assert decoded.message == Frame(header=HEADER, keypoint_names=["a", "b"])
+    np.testing.assert_array_equal(decoded.arrays["image"], image)
+    np.testing.assert_array_equal(decoded.arrays["kp"], kps)
+
+
+def test_bundle_round_trip_and_missing() -> None:
+    bundle = Bundle(
+        bundle_seq=3,
+        t_ref_ns=1000,
+        period_ns=33_333_333,
+        views=[
+            BundleView(camera_id="cam0", header=HEADER, offset_ns=-5),
+            BundleView(camera_id="x"),
+        ],
+    )
+    decoded = Decoder().decode(encode(bundle))
+    assert decoded is not None and decoded.message == bundle
+    assert bundle.missing == ["x"] and [v.camera_id for v in bundle.present] == ["cam0"]
+
+
+def test_over_a_real_zmq_socket_pair() -> None:
+    ctx = zmq.Context.instance()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.bind("inproc://msg-test")
+    b.connect("inproc://msg-test")
+    image = np.ones((3, 4, 3), np.uint8)
+    a.send_multipart(encode(Frame(header=HEADER), {"image": image}), copy=False)
+    decoded = Decoder().decode(b.recv_multipart(copy=False))
+    assert decoded is not None and decoded.arrays["image"].shape == (3, 4, 3)
+    a.close(0)
+    b.close(0)
+
+
+def envelope(**over: Any) -> bytes:
+    env: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "type": "FrameHeader",
+        "body": HEADER.model_dump(mode="json"),
+        "arrays": [],
+    }
+    env.update(over)
+    return json.dumps(env).encode()
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ([b"hdr"], "malformed"),
+        ([b"hdr", b"\xff\xfe not json"], "malformed"),
+        ([b"hdr", b"[1, 2]"], "malformed"),
+        ([b"hdr", envelope(v=SCHEMA_VERSION + 1)], "wrong_version"),
+        ([b"hdr", envelope(type="Nope")], "malformed"),
+        ([b"frame", envelope()], "malformed"),  # type on the wrong topic
+        ([b"hdr", envelope(body={"camera_id": "x"})], "malformed"),
+        ([b"hdr", envelope(body={**HEADER.model_dump(mode="json"), "extra": 1})], "malformed"),
+        (
+            [b"hdr", envelope(arrays=[{"name": "a", "dtype": "object", "shape": [1]}]), b"x"],
+            "malformed",
+        ),
+        (
+            [b"hdr", envelope(arrays=[{"name": "a", "dtype": "uint8", "shape": [5]}]), b"abc"],
+            "malformed",
+        ),
+        ([b"hdr", envelope(arrays=[{"name": "a", "dtype": "uint8", "shape": [1]}])], "malformed"),
+        (
+            [b"hdr", envelope(arrays=[{"name": "a", "dtype": "uint8", "shape": [-1]}]), b""],
+            "malformed",
+        ),
+    ],
+)
+def test_bad_input_is_counted_and_dropped(frames: list[bytes], reason: str) -> None:
+    dec = Decoder()
+    assert dec.decode(frames) is None
+    assert getattr(dec.stats, reason) == 1 and dec.stats.total == 1
+    assert dec.stats.last_error
+
+
+def test_unaccepted_type_is_dropped() -> None:
+    dec = Decoder(accept=[FrameHeader])
+    status = WorkerStatus(worker="w", state="running", fps=1.0, frames=1, dropped=0, t_ns=0, pid=1)
+    assert dec.decode(encode(status)) is None
+    assert dec.stats.unexpected_type == 1
+    assert dec.decode(encode(HEADER)) is not None
+
+
+def test_disallowed_dtype_refused_on_encode() -> None:
+    with pytest.raises(ValueError, match="not allowed"):
+        encode(HEADER, {"x": np.array(["a"], dtype=object)})
