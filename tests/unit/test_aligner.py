@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -313,7 +314,7 @@ def test_aligner_properties(
     # Bundles are in order, consecutive, with increasing reference times at least T/2 apart.
     assert [b.bundle_seq for b in bundles] == list(range(len(bundles)))
     refs = [b.t_ref_ns for b in bundles]
-    assert all(b - a >= period_ns(rig_fps) // 2 for a, b in zip(refs, refs[1:], strict=False))
+    assert all(b - a >= period_ns(rig_fps) // 2 for a, b in itertools.pairwise(refs))
     # Every frame is used at most once; every |δ_v| is within tolerance.
     used = [(v.camera_id, v.header.seq) for b in bundles for v in b.views if v.header]
     assert len(used) == len(set(used))

@@ -53,7 +53,7 @@ def test_bundle_round_trip_and_missing() -> None:
 
 
 def test_over_a_real_zmq_socket_pair() -> None:
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
     a.bind("inproc://msg-test")
     b.connect("inproc://msg-test")
