@@ -8,6 +8,7 @@ keeps the latest status of every worker; :func:`run_rig` is what ``syncpose run`
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -105,8 +106,11 @@ def run_rig(
     log_level: str = "INFO",
     stop: threading.Event | None = None,
 ) -> int:
-    """Start the rig, log its state every second, stop cleanly on Ctrl-C, ``stop`` or timeout."""
+    """Start the rig, log its state every second; stop cleanly on Ctrl-C, SIGTERM, ``stop``
+    or timeout."""
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     epoch = monotonic_ns() + 2 * NS_PER_S  # time for the workers to start
     group = ProcessGroup(rig_processes(rig, epoch, log_level))
     ctx: zmq.Context[Any] = zmq.Context()

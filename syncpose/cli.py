@@ -91,7 +91,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_capture(args: argparse.Namespace) -> int:
-    from capture.bench import CaptureBenchOptions, run_capture_bench, write_report
+    from capture.bench import CaptureBenchOptions, run_repeated, write_report
 
     opts = CaptureBenchOptions(
         cameras=args.cameras,
@@ -104,7 +104,7 @@ def cmd_bench_capture(args: argparse.Namespace) -> int:
         jitter_ms=args.jitter_ms,
         consume_pixels=args.consume_pixels,
     )
-    report = run_capture_bench(opts)
+    report = run_repeated(opts, args.repeat)
     write_report(report, args.json)
     _out(json.dumps(report, indent=2))
     return 0
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--consume-pixels", action="store_true", help="also receive every frame's pixels"
     )
+    p.add_argument("--repeat", type=int, default=1, help="runs; figures are medians over them")
     p.add_argument("--json", type=Path, default=None, help="write the report here")
     p.set_defaults(func=cmd_bench_capture)
     return parser

@@ -10,6 +10,7 @@ dropped the same way.
 from __future__ import annotations
 
 import bisect
+import math
 
 import cv2
 import numpy as np
@@ -95,7 +96,8 @@ class SyntheticSource:
         self.description = f"synthetic camera {camera_id!r}"
         self._clock = clock
         self._epoch = epoch_ns
-        self._period = period_ns(config.fps or rig_fps)
+        self._fps = config.fps or rig_fps
+        self._period = period_ns(self._fps)
         self._offset = ms_to_ns(config.clock_offset_ms)
         self._jitter = ms_to_ns(config.jitter_ms)
         self._rng = np.random.default_rng([config.seed, camera_index])
@@ -112,10 +114,10 @@ class SyntheticSource:
         # Start at the first frame that is not already overdue.
         now = self._clock.now_ns()
         base = self._epoch + self._offset
-        self._k = max(0, -(-(now - base) // self._period))
+        self._k = max(0, math.ceil((now - base) * self._fps / NS_PER_S))
 
     def _due(self, k: int) -> int:
-        t = self._epoch + self._offset + k * self._period
+        t = self._epoch + self._offset + round(k * NS_PER_S / self._fps)  # no drift
         if self._jitter:
             t += round(self._rng.normal(0.0, self._jitter))
         return t

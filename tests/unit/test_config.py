@@ -163,3 +163,8 @@ def test_validate_config_console_script(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert f"{bad}:3: rig.fsp: unknown key" in proc.stdout
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.yaml")))
+def test_example_rigs_are_valid(path: Path) -> None:
+    assert load_config(path).cameras
