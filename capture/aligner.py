@@ -9,8 +9,9 @@ Frame times are corrected before matching: ``t = t_capture + host_offset[host] â
 When is a camera's choice for a tick *decided*?
 
 1. a frame at or after ``t_ref`` has arrived (later frames can only be farther), or
-2. the camera's next frame, predicted from its measured period (less a safety margin), would be
-   farther than the best candidate or outside the window, or
+2. the camera's next frame, predicted from its measured period less a safety margin (4 Ïƒ of
+   its measured frame intervals, at least 0.5 ms), would be farther than the best candidate or
+   outside the window, or
 3. the camera is stale (silent for ``stale_after``; never waited for) and ``t_ref`` has passed, or
 4. the tick's deadline ``t_ref + tolerance + max_wait`` has passed.
 
@@ -57,8 +58,10 @@ class AlignerSettings:
     camera_fps: Mapping[str, float] = field(default_factory=dict)
     latency_ns: Mapping[str, int] = field(default_factory=dict)
     host_offset_ns: Mapping[str, int] = field(default_factory=dict)
-    #: Safety margin of the next-frame prediction, as a fraction of the camera's period.
-    prediction_margin: float = 0.25
+    #: Safety margin of the next-frame prediction, in robust standard deviations of the
+    #: camera's frame intervals, and its floor; before enough intervals are seen, a quarter period.
+    prediction_sigmas: float = 4.0
+    prediction_margin_floor_ns: int = 500_000
     #: Ticks whose deadline is older than this are skipped (counted) instead of emitted.
     max_catch_up_ns: int = NS_PER_S
     #: Move the tick phase to the middle of the cameras' phases (see the module docstring).
@@ -114,6 +117,15 @@ class _Track:
         if len(self.intervals) >= 3:
             return statistics.median(self.intervals)
         return float(self.nominal_period_ns)
+
+    def prediction_margin_ns(self, sigmas: float, floor_ns: int) -> float:
+        """How much earlier than predicted the next frame may plausibly come."""
+        period = self.period_ns
+        if len(self.intervals) < 8:
+            return period / 4.0
+        median = statistics.median(self.intervals)
+        mad = statistics.median(abs(x - median) for x in self.intervals)
+        return min(max(sigmas * 1.4826 * mad, floor_ns), period / 2.0)
 
     def stale(self, now_ns: int, stale_after_ns: int) -> bool:
         return self.last_arrival_ns is None or now_ns - self.last_arrival_ns > stale_after_ns
@@ -241,8 +253,8 @@ class Aligner:
         if track.last_t is not None:
             if track.last_t >= t_ref:
                 return True, best
-            period = track.period_ns
-            next_t = track.last_t + period - s.prediction_margin * period
+            margin = track.prediction_margin_ns(s.prediction_sigmas, s.prediction_margin_floor_ns)
+            next_t = track.last_t + track.period_ns - margin
             bound = hi if best is None else min(hi, 2 * t_ref - best[0])
             if next_t > bound:
                 return True, best

@@ -33,12 +33,7 @@ def demo_config_text() -> str:
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            _out(str(problem))
-        return 1
+    config = load_config(args.file)  # problems are printed by main(), exit status 1
     _out(
         f"{args.file}: OK — rig {config.rig.name!r}, {len(config.cameras)} cameras "
         f"at {config.rig.fps:g} fps"
@@ -49,13 +44,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from capture.rig import run_rig
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            _out(str(problem))
-        return 1
-    return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+    return run_rig(load_config(args.config), seconds=args.seconds, log_level=args.log_level)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

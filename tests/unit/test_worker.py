@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -13,6 +14,7 @@ import zmq
 
 from capture.bench import free_port_block
 from capture.sources import SourceFrame, SourceUnavailable
+from capture.sources.opencv_source import OpenCVSource
 from capture.worker import CaptureWorker
 from syncpose.bus import SocketTimeouts, subscriber
 from syncpose.clock import MonotonicClock
@@ -120,3 +122,55 @@ def test_worker_publishes_headers_pixels_and_status(encoding: str) -> None:
     assert worker.last_error is not None and "unplugged" in worker.last_error
     assert statuses[-1].state == "running" and statuses[-1].worker == "capture:c0"
     assert statuses[-1].dropped >= 1
+
+
+def test_lost_opencv_device_is_reported_and_retried_with_backoff(tmp_path: Path) -> None:
+    """A real OpenCV stream that ends and whose file then disappears: the worker keeps
+    reopening with growing back-off and its heartbeat names the device and the reason."""
+    video = tmp_path / "stream.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    rig = RigConfig.model_validate(
+        {
+            "rig": {"fps": 30},
+            "cameras": [
+                {
+                    "id": "door",
+                    "source": {
+                        "type": "opencv",
+                        "device": str(video),
+                        "reconnect_initial_s": 0.02,
+                        "reconnect_max_s": 0.1,
+                    },
+                }
+            ],
+            "bus": {"base_port": free_port_block(2)},
+        }
+    )
+    ctx: zmq.Context[Any] = zmq.Context()
+    stop = threading.Event()
+    clock = MonotonicClock()
+    source = OpenCVSource(rig.cameras[0].source, camera_id="door", clock=clock)  # type: ignore[arg-type]
+    worker = CaptureWorker(
+        rig, "door", source=source, clock=clock, stop=stop, ctx=ctx, status_interval_s=0.05
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and worker.frames_published < 10:
+            time.sleep(0.01)
+        assert worker.frames_published >= 10  # the stream "reconnected" after it ended
+        video.unlink()  # the device is gone for good
+        time.sleep(0.5)
+        assert worker.state == "degraded"
+        assert worker.last_error is not None
+        assert "camera 'door'" in worker.last_error and "cannot open URL" in worker.last_error
+        assert str(video) in worker.last_error
+    finally:
+        stop.set()
+        thread.join(5)
+        ctx.term()
+    assert not thread.is_alive()
