@@ -27,15 +27,18 @@ logger = logging.getLogger(__name__)
 
 
 def rig_processes(rig: RigConfig, epoch_ns: int, log_level: str = "INFO") -> list[ProcessSpec]:
-    """The processes of a rig: the aligner first, then one capture worker per camera.
+    """The processes of a rig: the aligner, then one capture worker per camera.
+
+    The aligner (a consumer of the cameras) is stopped before them.
 
     ``epoch_ns`` is the shared start instant: synthetic and video sources time their frames from
     it and the aligner puts its tick grid on it.
     """
     config_json = rig.model_dump_json()
-    specs = [ProcessSpec("aligner", align_loop.main, (config_json, epoch_ns, log_level))]
+    args = (config_json, epoch_ns, log_level)
+    specs = [ProcessSpec("aligner", align_loop.main, args, stop_stage=0)]
     specs += [
-        ProcessSpec(f"capture:{cam}", worker.main, (config_json, cam, epoch_ns, log_level))
+        ProcessSpec(f"capture:{cam}", worker.main, (config_json, cam, epoch_ns, log_level), 1)
         for cam in rig.camera_ids
     ]
     return specs

@@ -18,6 +18,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from typing import Any
 
 import cv2
@@ -31,6 +32,8 @@ from syncpose.config import OpenCVSourceConfig, RigConfig
 from syncpose.messages import Frame, FrameHeader, WorkerState, WorkerStatus
 
 logger = logging.getLogger(__name__)
+
+_CLOSE_GRACE_S = 0.05
 
 
 class CaptureWorker:
@@ -208,6 +211,8 @@ class CaptureWorker:
             if self.state not in ("error", "stopped"):
                 self._set_state("stopped")
             publish_message(sock, self.status(0.0))
+            # Let subscribers finish reading before the socket unbinds (zeromq/libzmq#3442).
+            time.sleep(_CLOSE_GRACE_S)
             sock.close()
         return self.state
 

@@ -59,11 +59,17 @@ def worker_prologue(name: str, log_level: str | int = "INFO") -> threading.Event
 
 @dataclass
 class ProcessSpec:
-    """A worker to start: ``target(*args)`` in a new process called ``name``."""
+    """A worker to start: ``target(*args)`` in a new process called ``name``.
+
+    ``stop_stage``: workers of lower stages are stopped (and waited for) first, so consumers go
+    before their producers — a subscriber whose publisher vanishes in the middle of a multipart
+    message can hit a libzmq assertion on close (zeromq/libzmq#3442).
+    """
 
     name: str
     target: Callable[..., Any]
     args: tuple[Any, ...] = ()
+    stop_stage: int = 0
     process: BaseProcess | None = field(default=None, repr=False)
 
 
@@ -93,23 +99,24 @@ class ProcessGroup:
         }
 
     def stop(self, timeout_s: float = 5.0) -> dict[str, int | None]:
-        """Ask every worker to stop, wait, then kill stragglers; returns exit codes."""
-        for spec in self.specs:
-            proc = spec.process
-            if proc is not None and proc.is_alive() and proc.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
+        """Ask the workers to stop, stage by stage, wait, kill stragglers; return exit codes."""
         codes: dict[str, int | None] = {}
-        for spec in self.specs:
-            proc = spec.process
-            if proc is None:
-                continue
-            proc.join(timeout_s)
-            if proc.is_alive():
-                logger.warning("%s did not stop in %.1f s; killing it", spec.name, timeout_s)
-                proc.kill()
-                proc.join(2.0)
-            codes[spec.name] = proc.exitcode
+        for stage in sorted({s.stop_stage for s in self.specs}):
+            specs = [s for s in self.specs if s.stop_stage == stage and s.process is not None]
+            for spec in specs:
+                proc = spec.process
+                if proc is not None and proc.is_alive() and proc.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGTERM)
+            for spec in specs:
+                proc = spec.process
+                assert proc is not None
+                proc.join(timeout_s)
+                if proc.is_alive():
+                    logger.warning("%s did not stop in %.1f s; killing it", spec.name, timeout_s)
+                    proc.kill()
+                    proc.join(2.0)
+                codes[spec.name] = proc.exitcode
         return codes
 
     def __enter__(self) -> ProcessGroup:
