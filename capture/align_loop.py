@@ -1,10 +1,12 @@
 """The aligner's process loop: ZeroMQ in, :class:`~capture.aligner.Aligner` in the middle, out.
 
-Subscribes to every camera's ``hdr`` (headers only — never pixels) and ``status`` topics,
-feeds headers to the aligner with their arrival time, wakes up at the aligner's next deadline,
-and publishes on its own endpoint: ``bundle`` (each :class:`~syncpose.messages.Bundle`),
-``rig`` (a :class:`~syncpose.messages.RigStatus` heartbeat) and ``status`` (its own heartbeat
-and the cameras' heartbeats, forwarded, so one subscription sees the whole rig).
+Subscribes to every camera's ``hdr`` (headers only — never pixels), ``status`` and ``clock``
+(a remote host's measured clock offset, applied to its timestamps) topics; answers clock probes
+on its clock endpoint (ROUTER); feeds headers to the aligner with their arrival time; wakes up
+at the aligner's next deadline; and publishes on its own endpoint: ``bundle`` (each
+:class:`~syncpose.messages.Bundle`), ``rig`` (a :class:`~syncpose.messages.RigStatus`
+heartbeat) and ``status`` (its own heartbeat and the cameras' heartbeats, forwarded, so one
+subscription sees the whole rig).
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from typing import Any
 import zmq
 
 from capture.aligner import Aligner, AlignerSettings
-from syncpose.bus import SocketTimeouts, publish, publish_message, publisher, subscriber
+from syncpose.bus import (
+    SocketTimeouts,
+    clock_server,
+    publish,
+    publish_message,
+    publisher,
+    subscriber,
+)
 from syncpose.clock import NS_PER_MS, Clock, MonotonicClock, ms_to_ns
+from syncpose.clocksync import answer_clock_requests
 from syncpose.config import RigConfig
-from syncpose.messages import Decoder, FrameHeader, WorkerStatus
+from syncpose.messages import ClockOffset, ClockRequest, Decoder, FrameHeader, WorkerStatus
 from syncpose.process import worker_prologue
 
 logger = logging.getLogger(__name__)
@@ -45,7 +55,8 @@ class AlignerLoop:
         self.clock = clock
         self.stop = stop
         self.aligner = Aligner(AlignerSettings.from_rig(rig), tick_origin_ns=tick_origin_ns)
-        self.decoder = Decoder(accept=[FrameHeader, WorkerStatus])
+        self.decoder = Decoder(accept=[FrameHeader, WorkerStatus, ClockOffset])
+        self.clock_decoder = Decoder(accept=[ClockRequest])
         self._ctx = ctx or zmq.Context.instance()
 
     def run(self) -> None:
@@ -53,10 +64,13 @@ class AlignerLoop:
         bus = rig.bus
         timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
         endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]
-        sub = subscriber(self._ctx, endpoints, [FrameHeader.TOPIC, WorkerStatus.TOPIC], timeouts)
+        topics = [FrameHeader.TOPIC, WorkerStatus.TOPIC, ClockOffset.TOPIC]
+        sub = subscriber(self._ctx, endpoints, topics, timeouts)
         pub = publisher(self._ctx, rig.aligner_endpoint(), timeouts, send_hwm=64)
+        clock_service = clock_server(self._ctx, rig.clock_endpoint(), timeouts)
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
+        poller.register(clock_service, zmq.POLLIN)
         interval = ms_to_ns(rig.aligner.status_interval_ms)
         next_beat = self.clock.now_ns()
         bundles_at_beat = 0
@@ -66,7 +80,10 @@ class AlignerLoop:
                 now = self.clock.now_ns()
                 wake = min(self.aligner.next_wakeup_ns(now), next_beat)
                 timeout_ms = min(_MAX_POLL_MS, max(0, math.ceil((wake - now) / NS_PER_MS)))
-                if poller.poll(timeout_ms):
+                ready = dict(poller.poll(timeout_ms))
+                if clock_service in ready:
+                    answer_clock_requests(clock_service, self.clock, self.clock_decoder)
+                if sub in ready:
                     self._drain(sub, pub)
                 now = self.clock.now_ns()
                 for bundle in self.aligner.poll(now):
@@ -80,6 +97,7 @@ class AlignerLoop:
             self._heartbeat(pub, self.clock.now_ns(), 0.0, final=True)
             sub.close()
             pub.close()
+            clock_service.close()
 
     def _drain(self, sub: zmq.Socket[Any], pub: zmq.Socket[Any]) -> None:
         while True:
@@ -93,8 +111,21 @@ class AlignerLoop:
             msg = decoded.message
             if isinstance(msg, FrameHeader):
                 self.aligner.add_frame(msg, self.clock.now_ns())
+            elif isinstance(msg, ClockOffset):
+                self._apply_clock_offset(msg)
             else:  # a camera's heartbeat: forward it so one subscription sees the rig
                 publish(pub, [bytes(f.buffer) for f in frames])
+
+    def _apply_clock_offset(self, msg: ClockOffset) -> None:
+        old = self.aligner.host_offsets_ns.get(msg.host)
+        if old is None or abs(msg.offset_ns - old) > NS_PER_MS:
+            logger.info(
+                "host %r: clock offset %.3f ms (round trip %.3f ms)",
+                msg.host,
+                msg.offset_ns / NS_PER_MS,
+                msg.rtt_ns / NS_PER_MS,
+            )
+        self.aligner.set_host_offset(msg.host, msg.offset_ns)
 
     def _heartbeat(self, pub: zmq.Socket[Any], now: int, rate: float, final: bool = False) -> None:
         status = self.aligner.rig_status(now, decode_errors=self.decoder.stats.total)

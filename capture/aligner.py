@@ -96,6 +96,7 @@ class _Track:
 
     nominal_period_ns: int
     pending: list[tuple[int, int, FrameHeader]] = field(default_factory=list)  # (t, seq, hdr)
+    host: str | None = None
     last_used_t: int | None = None
     last_t: int | None = None
     last_seq: int | None = None
@@ -153,6 +154,7 @@ class Aligner:
         self.duplicates = 0
         self.rephases = 0
         self._next_rephase_ns: int | None = None
+        self._host_offsets = dict(settings.host_offset_ns)
 
     # -- time grid -----------------------------------------------------------------------------
 
@@ -186,12 +188,32 @@ class Aligner:
 
     def corrected_time(self, header: FrameHeader) -> int:
         """The frame's capture time on the aligner's clock, latency removed."""
-        s = self.settings
         return (
             header.t_capture_ns
-            + s.host_offset_ns.get(header.host, 0)
-            - s.latency_ns.get(header.camera_id, 0)
+            + self._host_offsets.get(header.host, 0)
+            - self.settings.latency_ns.get(header.camera_id, 0)
         )
+
+    @property
+    def host_offsets_ns(self) -> dict[str, int]:
+        """The clock offset applied to each host's timestamps."""
+        return dict(self._host_offsets)
+
+    def set_host_offset(self, host: str, offset_ns: int) -> None:
+        """Apply a newly measured clock offset of ``host``; frames already held are re-timed."""
+        delta = offset_ns - self._host_offsets.get(host, 0)
+        self._host_offsets[host] = offset_ns
+        if delta == 0:
+            return
+        for track in self._tracks.values():
+            if track.host != host:
+                continue
+            track.pending = sorted((t + delta, seq, h) for t, seq, h in track.pending)
+            track.recent_t = deque((t + delta for t in track.recent_t), maxlen=_PERIOD_HISTORY)
+            if track.last_t is not None:
+                track.last_t += delta
+            if track.last_used_t is not None:
+                track.last_used_t += delta
 
     def add_frame(self, header: FrameHeader, now_ns: int) -> None:
         """Take a frame header that arrived at ``now_ns`` (aligner clock)."""
@@ -200,6 +222,7 @@ class Aligner:
             self.unknown_camera += 1
             return
         t = self.corrected_time(header)
+        track.host = header.host
         if track.last_seq is not None:
             if header.seq == track.last_seq:
                 self.duplicates += 1
@@ -398,6 +421,7 @@ class Aligner:
             complete_bundles=self.complete_bundles,
             skipped_ticks=self.skipped_ticks,
             cameras=cameras,
+            host_offsets_ns=self.host_offsets_ns,
             decode_errors=decode_errors,
             t_ns=now_ns,
         )

@@ -6,7 +6,10 @@ Two threads, so the grab is never held up by encoding or sending:
   leaves a gap) and hands it over through a 2-slot queue that drops the oldest frame when full;
 * the **publish thread** (the caller of :meth:`CaptureWorker.run`, owner of the ZeroMQ socket)
   publishes the header on ``hdr``, the pixels (raw or JPEG) on ``frame``, and a
-  :class:`~syncpose.messages.WorkerStatus` heartbeat on ``status``.
+  :class:`~syncpose.messages.WorkerStatus` heartbeat on ``status``;
+* on a host other than the aligner's, a **clock thread** measures this host's clock offset to
+  the aligner's (:mod:`syncpose.clocksync`) every few seconds; the publish thread sends it on
+  ``clock`` and the aligner applies it to this host's timestamps.
 
 A lost device is reopened with exponential back-off; the heartbeat says which device and why.
 """
@@ -28,8 +31,9 @@ import zmq
 from capture.sources import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
 from syncpose.bus import SocketTimeouts, publish_message, publisher
 from syncpose.clock import NS_PER_S, Clock
+from syncpose.clocksync import ClockSyncClient
 from syncpose.config import OpenCVSourceConfig, RigConfig
-from syncpose.messages import Frame, FrameHeader, WorkerState, WorkerStatus
+from syncpose.messages import ClockOffset, Frame, FrameHeader, WorkerState, WorkerStatus
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,7 @@ class CaptureWorker:
         self._ctx = ctx or zmq.Context.instance()
         self.status_interval_s = status_interval_s
         self._handoff: queue.Queue[tuple[int, SourceFrame]] = queue.Queue(maxsize=2)
+        self._clock_offset: ClockOffset | None = None  # measured, not yet published
         self._lock = threading.Lock()
         self.state: WorkerState = "starting"
         self.last_error: str | None = None
@@ -133,6 +138,24 @@ class CaptureWorker:
                 self.handoff_drops += 1
             self._handoff.put_nowait((seq, frame))
 
+    # -- clock thread --------------------------------------------------------------------------
+
+    def _clock_loop(self, timeouts: SocketTimeouts) -> None:
+        client = ClockSyncClient(
+            self._ctx, self.rig.clock_endpoint(), self.camera.host, self.clock, timeouts
+        )
+        try:
+            while not self.stop.is_set():
+                measured = client.measure()
+                if measured is not None:
+                    with self._lock:
+                        self._clock_offset = measured
+                self.stop.wait(self.rig.aligner.clock_sync_interval_s)
+        except Exception:
+            logger.exception("camera %r: clock synchronisation failed", self.camera.id)
+        finally:
+            client.close()
+
     # -- publish thread ------------------------------------------------------------------------
 
     def _publish(self, sock: zmq.Socket[Any], seq: int, frame: SourceFrame) -> None:
@@ -187,6 +210,12 @@ class CaptureWorker:
         sock = publisher(self._ctx, self.endpoint, timeouts, send_hwm=self.camera.send_hwm)
         grabber = threading.Thread(target=self._grab_loop, name=f"grab-{self.camera.id}")
         grabber.start()
+        clock_thread = None
+        if self.rig.clock_sync_enabled(self.camera.id):
+            clock_thread = threading.Thread(
+                target=self._clock_loop, args=(timeouts,), name=f"clock-{self.camera.id}"
+            )
+            clock_thread.start()
         interval_ns = round(self.status_interval_s * NS_PER_S)
         last_beat, last_frames = self.clock.now_ns(), 0
         try:
@@ -197,6 +226,10 @@ class CaptureWorker:
                     pass
                 else:
                     self._publish(sock, seq, frame)
+                with self._lock:
+                    offset, self._clock_offset = self._clock_offset, None
+                if offset is not None:
+                    publish_message(sock, offset)
                 now = self.clock.now_ns()
                 if now - last_beat >= interval_ns:
                     fps = (self.frames_published - last_frames) * NS_PER_S / (now - last_beat)
@@ -208,6 +241,8 @@ class CaptureWorker:
             self.stop.set()
         finally:
             grabber.join(timeout=5.0)
+            if clock_thread is not None:
+                clock_thread.join(timeout=5.0)
             if self.state not in ("error", "stopped"):
                 self._set_state("stopped")
             publish_message(sock, self.status(0.0))

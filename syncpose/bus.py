@@ -68,6 +68,18 @@ def subscriber(
     return sock
 
 
+def clock_server(ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts) -> zmq.Socket[Any]:
+    """The aligner's clock service: a ROUTER socket bound to ``endpoint``."""
+    sock: zmq.Socket[Any] = ctx.socket(zmq.ROUTER)
+    _apply(sock, timeouts)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise OSError(f"cannot bind clock service to {endpoint}: {exc}") from exc
+    return sock
+
+
 def publish(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
     """Send multipart ``frames`` without blocking; ``False`` if ZeroMQ refused the message.
 

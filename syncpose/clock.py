@@ -95,6 +95,20 @@ class FakeClock:
             return self._now
 
 
+class ShiftedClock:
+    """Another clock read ``offset_ns`` ahead: stands in for a second host's clock in tests."""
+
+    def __init__(self, base: Clock, offset_ns: int) -> None:
+        self.base = base
+        self.offset_ns = offset_ns
+
+    def now_ns(self) -> int:
+        return self.base.now_ns() + self.offset_ns
+
+    def sleep_until_ns(self, t_ns: int) -> None:
+        self.base.sleep_until_ns(t_ns - self.offset_ns)
+
+
 def timed_grab(clock: Clock, grab: Callable[[], T]) -> tuple[T, int]:
     """Call ``grab()`` and return its result with the midpoint-of-grab timestamp.
 

@@ -120,6 +120,11 @@ class CameraConfig(_Model):
     send_hwm: int = Field(
         default=8, ge=1, description="ZeroMQ send high-water mark (frames queued per subscriber)."
     )
+    clock_sync: bool | None = Field(
+        default=None,
+        description="Measure this host's clock offset to the aligner over the bus; "
+        "default: on when host is not 'local'.",
+    )
 
 
 class HostConfig(_Model):
@@ -135,6 +140,14 @@ class AlignerConfig(_Model):
 
     endpoint: str | None = Field(
         default=None, description="ZeroMQ endpoint the aligner binds (PUB); default: base_port."
+    )
+    clock_endpoint: str | None = Field(
+        default=None,
+        description="Endpoint of the aligner's clock service (ROUTER); "
+        "default: the port after the cameras' ports.",
+    )
+    clock_sync_interval_s: float = Field(
+        default=2.0, gt=0, description="How often remote hosts re-measure their clock offset."
     )
     tolerance_ms: float | None = Field(
         default=None, gt=0, description="Largest |δ_v| accepted; default: half a frame period."
@@ -211,6 +224,8 @@ class RigConfig(_Model):
             endpoints[ep] = cam.id
         if self.aligner_endpoint() in endpoints:
             out.append((("aligner", "endpoint"), "aligner endpoint is also a camera's endpoint"))
+        if self.clock_endpoint() in (*endpoints, self.aligner_endpoint()):
+            out.append((("aligner", "clock_endpoint"), "clock endpoint is already in use"))
         half_period_ms = 500.0 / self.rig.fps
         tol = self.aligner.tolerance_ms
         if tol is not None and tol > half_period_ms + 1e-9:
@@ -240,6 +255,14 @@ class RigConfig(_Model):
 
     def aligner_endpoint(self) -> str:
         return self.aligner.endpoint or f"tcp://{self.bus.host}:{self.bus.base_port}"
+
+    def clock_endpoint(self) -> str:
+        port = self.bus.base_port + 1 + len(self.cameras)
+        return self.aligner.clock_endpoint or f"tcp://{self.bus.host}:{port}"
+
+    def clock_sync_enabled(self, camera_id: str) -> bool:
+        cam = self.camera(camera_id)
+        return cam.clock_sync if cam.clock_sync is not None else cam.host != "local"
 
     @property
     def period_ns(self) -> int:

@@ -164,12 +164,55 @@ class RigStatus(Message):
     complete_bundles: int = Field(ge=0, description="Bundles with every camera present.")
     skipped_ticks: int = Field(ge=0, description="Ticks skipped because the aligner fell behind.")
     cameras: list[CameraSync] = Field(description="Per-camera synchronisation state.")
+    host_offsets_ns: dict[str, int] = Field(
+        default_factory=dict, description="Clock offset applied to each host's timestamps (ns)."
+    )
     decode_errors: int = Field(ge=0, description="Malformed or wrong-version messages dropped.")
     t_ns: int = Field(description="When the heartbeat was sent (aligner clock, ns).")
 
 
+class ClockRequest(Message):
+    """A clock probe from a host to the aligner (over the aligner's clock endpoint)."""
+
+    TOPIC: ClassVar[bytes] = b"clockreq"
+
+    host: str = Field(description="Clock id of the asking host.")
+    t0_ns: int = Field(description="Asking host's clock when the probe was sent.")
+
+
+class ClockReply(Message):
+    """The aligner's answer to a :class:`ClockRequest`."""
+
+    TOPIC: ClassVar[bytes] = b"clockrep"
+
+    t0_ns: int = Field(description="The probe's t0, echoed.")
+    t1_ns: int = Field(description="Aligner's clock when the probe was answered.")
+
+
+class ClockOffset(Message):
+    """A host's measured offset to the aligner's clock, published by its capture workers."""
+
+    TOPIC: ClassVar[bytes] = b"clock"
+
+    host: str = Field(description="Clock id of the measured host.")
+    offset_ns: int = Field(description="Add to this host's timestamps to get the aligner's clock.")
+    rtt_ns: int = Field(ge=0, description="Round trip of the probe used (bounds the error).")
+    samples: int = Field(ge=1, description="Probes answered in this measurement.")
+    t_ns: int = Field(description="When it was measured (host clock, ns).")
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls for cls in (FrameHeader, Frame, Bundle, WorkerStatus, RigStatus)
+    cls.__name__: cls
+    for cls in (
+        FrameHeader,
+        Frame,
+        Bundle,
+        WorkerStatus,
+        RigStatus,
+        ClockRequest,
+        ClockReply,
+        ClockOffset,
+    )
 }
 TOPIC_TYPES: dict[bytes, type[Message]] = {cls.TOPIC: cls for cls in MESSAGE_TYPES.values()}
 

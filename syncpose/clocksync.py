@@ -1,0 +1,123 @@
+"""Measuring a host's clock offset to the aligner's clock over the bus, NTP-style.
+
+A probe leaves the host at ``t0`` (host clock), is answered by the aligner at ``t1`` (aligner
+clock) and is back at ``t2`` (host clock). If the two legs take equally long,
+``offset = t1 − (t0 + t2) / 2`` and the error is at most half the round trip ``t2 − t0``, so of
+a burst of probes the one with the smallest round trip is kept.
+
+:class:`ClockSyncClient` (DEALER) runs on the host; :func:`answer_clock_requests` (ROUTER) runs in
+the aligner's loop. Messages are the ordinary wire messages (:class:`ClockRequest`,
+:class:`ClockReply`, :class:`ClockOffset`), behind the ROUTER/DEALER envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import zmq
+
+from syncpose.bus import SocketTimeouts
+from syncpose.clock import Clock
+from syncpose.messages import ClockOffset, ClockReply, ClockRequest, Decoder, encode
+
+logger = logging.getLogger(__name__)
+
+
+def estimate_offset(samples: Sequence[tuple[int, int, int]]) -> tuple[int, int]:
+    """``(offset_ns, rtt_ns)`` from probes ``(t0, t1, t2)``: the one with the least round trip."""
+    if not samples:
+        raise ValueError("no clock samples")
+    t0, t1, t2 = min(samples, key=lambda s: s[2] - s[0])
+    return t1 - (t0 + t2) // 2, t2 - t0
+
+
+class ClockSyncClient:
+    """Probes the aligner's clock service from a host."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context[Any],
+        endpoint: str,
+        host: str,
+        clock: Clock,
+        timeouts: SocketTimeouts,
+    ) -> None:
+        self.endpoint = endpoint
+        self.host = host
+        self.clock = clock
+        self.timeouts = timeouts
+        self._ctx = ctx
+        self._sock: zmq.Socket[Any] | None = None
+        self._decoder = Decoder(accept=[ClockReply])
+
+    def _socket(self) -> zmq.Socket[Any]:
+        if self._sock is None:
+            sock: zmq.Socket[Any] = self._ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDTIMEO, self.timeouts.send_timeout_ms)
+            sock.setsockopt(zmq.RCVTIMEO, self.timeouts.recv_timeout_ms)
+            sock.connect(self.endpoint)
+            self._sock = sock
+        return self._sock
+
+    def measure(self, probes: int = 8, timeout_ms: int = 200) -> ClockOffset | None:
+        """A burst of ``probes``; ``None`` when the aligner did not answer."""
+        sock = self._socket()
+        samples: list[tuple[int, int, int]] = []
+        for _ in range(probes):
+            t0 = self.clock.now_ns()
+            try:
+                sock.send_multipart(encode(ClockRequest(host=self.host, t0_ns=t0)), zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if not sock.poll(timeout_ms):
+                # No answer: start over with a fresh socket so a late reply is not misread.
+                sock.close(0)
+                self._sock = None
+                break
+            decoded = self._decoder.decode(sock.recv_multipart())
+            t2 = self.clock.now_ns()
+            if decoded is None or not isinstance(decoded.message, ClockReply):
+                continue
+            if decoded.message.t0_ns != t0:
+                continue  # a stale reply to an earlier probe
+            samples.append((t0, decoded.message.t1_ns, t2))
+        if not samples:
+            logger.warning("no answer from the clock service at %s", self.endpoint)
+            return None
+        offset, rtt = estimate_offset(samples)
+        return ClockOffset(
+            host=self.host,
+            offset_ns=offset,
+            rtt_ns=rtt,
+            samples=len(samples),
+            t_ns=self.clock.now_ns(),
+        )
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+
+def answer_clock_requests(sock: zmq.Socket[Any], clock: Clock, decoder: Decoder) -> int:
+    """Answer every pending probe on a ROUTER socket; returns how many were answered."""
+    answered = 0
+    while True:
+        try:
+            frames = sock.recv_multipart(flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return answered
+        t1 = clock.now_ns()
+        identity, body = frames[0], frames[1:]
+        decoded = decoder.decode(body)
+        if decoded is None or not isinstance(decoded.message, ClockRequest):
+            continue
+        reply = encode(ClockReply(t0_ns=decoded.message.t0_ns, t1_ns=t1))
+        try:
+            sock.send_multipart([identity, *reply], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            continue
+        answered += 1

@@ -1,0 +1,92 @@
+"""A camera on another host joins the rig: its clock offset is measured over the bus."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import zmq
+
+from capture.align_loop import AlignerLoop
+from capture.bench import free_port_block, wrap_ms
+from capture.rig import RigWatcher
+from capture.sources import make_source
+from capture.worker import CaptureWorker
+from syncpose.clock import NS_PER_MS, NS_PER_S, MonotonicClock, ShiftedClock
+from syncpose.config import RigConfig
+from syncpose.messages import Bundle
+
+SKEW_NS = 5 * NS_PER_S  # the remote host's monotonic clock reads 5 s ahead
+
+
+@pytest.mark.slow
+def test_remote_host_clock_offset_is_measured_and_applied() -> None:
+    rig = RigConfig.model_validate(
+        {
+            "rig": {"fps": 30},
+            "cameras": [
+                {
+                    "id": "local",
+                    "encoding": "raw",
+                    "source": {"type": "synthetic", "width": 320, "height": 180},
+                },
+                {
+                    "id": "remote",
+                    "host": "pi",
+                    "encoding": "raw",
+                    "source": {
+                        "type": "synthetic",
+                        "width": 320,
+                        "height": 180,
+                        "clock_offset_ms": 10.0,
+                    },
+                },
+            ],
+            "hosts": {"pi": {"clock_offset_ms": 0.0}},  # deliberately wrong
+            "aligner": {"clock_sync_interval_s": 0.3, "status_interval_ms": 100},
+            "bus": {"base_port": free_port_block(4)},
+        }
+    )
+    local_clock = MonotonicClock()
+    remote_clock = ShiftedClock(local_clock, SKEW_NS)
+    epoch = local_clock.now_ns() + NS_PER_S // 2
+    ctx: zmq.Context[Any] = zmq.Context()
+    stop = threading.Event()
+    loop = AlignerLoop(rig, clock=local_clock, stop=stop, ctx=ctx)
+    workers = [
+        CaptureWorker(
+            rig,
+            cam,
+            source=make_source(rig, cam, epoch_ns=epoch + skew, clock=clock),
+            clock=clock,
+            stop=stop,
+            ctx=ctx,
+        )
+        for cam, clock, skew in (("local", local_clock, 0), ("remote", remote_clock, SKEW_NS))
+    ]
+    watcher = RigWatcher(rig, ctx)
+    threads = [threading.Thread(target=loop.run)] + [
+        threading.Thread(target=w.run) for w in workers
+    ]
+    for t in threads:
+        t.start()
+    bundles: list[Bundle] = []
+    try:
+        deadline = time.monotonic() + 8.0
+        while time.monotonic() < deadline and len(bundles) < 40:
+            watcher.receive(50, lambda b, _t: bundles.append(b) if not b.missing else None)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+        watcher.close()
+        ctx.term()
+    measured = loop.aligner.host_offsets_ns["pi"]
+    assert abs(measured + SKEW_NS) < NS_PER_MS, measured
+    assert len(bundles) >= 40  # without the offset, 'remote' would never be matched
+    period_ms = 1000.0 / 30
+    for b in bundles[-20:]:
+        off = {v.camera_id: (v.offset_ns or 0) / NS_PER_MS for v in b.views}
+        assert abs(wrap_ms(off["remote"] - off["local"] - 10.0, period_ms)) < 1.0
