@@ -35,19 +35,28 @@ def _apply(sock: zmq.Socket[Any], timeouts: SocketTimeouts) -> None:
     sock.setsockopt(zmq.RCVTIMEO, timeouts.recv_timeout_ms)
 
 
-def publisher(
-    ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts, send_hwm: int = 8
+def _bound(
+    ctx: zmq.Context[Any], kind: int, endpoint: str, timeouts: SocketTimeouts, **options: int
 ) -> zmq.Socket[Any]:
-    """A PUB socket bound to ``endpoint`` with a bounded per-subscriber queue."""
-    sock: zmq.Socket[Any] = ctx.socket(zmq.PUB)
+    """A socket of ``kind`` with timeouts and ``options`` (zmq option name -> value), bound."""
+    sock: zmq.Socket[Any] = ctx.socket(kind)
     _apply(sock, timeouts)
-    sock.setsockopt(zmq.SNDHWM, send_hwm)
+    for name, value in options.items():
+        sock.setsockopt(getattr(zmq, name), value)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
         sock.close(0)
-        raise OSError(f"cannot bind publisher to {endpoint}: {exc}") from exc
+        kind_name = zmq.SocketType(kind).name
+        raise OSError(f"cannot bind {kind_name} socket to {endpoint}: {exc}") from exc
     return sock
+
+
+def publisher(
+    ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts, send_hwm: int = 8
+) -> zmq.Socket[Any]:
+    """A PUB socket bound to ``endpoint`` with a bounded per-subscriber queue."""
+    return _bound(ctx, zmq.PUB, endpoint, timeouts, SNDHWM=send_hwm)
 
 
 def subscriber(
@@ -70,14 +79,7 @@ def subscriber(
 
 def clock_server(ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts) -> zmq.Socket[Any]:
     """The aligner's clock service: a ROUTER socket bound to ``endpoint``."""
-    sock: zmq.Socket[Any] = ctx.socket(zmq.ROUTER)
-    _apply(sock, timeouts)
-    try:
-        sock.bind(endpoint)
-    except zmq.ZMQError as exc:
-        sock.close(0)
-        raise OSError(f"cannot bind clock service to {endpoint}: {exc}") from exc
-    return sock
+    return _bound(ctx, zmq.ROUTER, endpoint, timeouts)
 
 
 def publish(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:

@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 import zmq
 
@@ -86,7 +87,12 @@ def test_remote_host_clock_offset_is_measured_and_applied() -> None:
     measured = loop.aligner.host_offsets_ns["pi"]
     assert abs(measured + SKEW_NS) < NS_PER_MS, measured
     assert len(bundles) >= 40  # without the offset, 'remote' would never be matched
+    # Relative offsets match the configured 10 ms. Both cameras are threads of this process here,
+    # so a thread that wakes late under the GIL stamps (truthfully) late: median tight, max loose.
     period_ms = 1000.0 / 30
+    errors = []
     for b in bundles[-20:]:
         off = {v.camera_id: (v.offset_ns or 0) / NS_PER_MS for v in b.views}
-        assert abs(wrap_ms(off["remote"] - off["local"] - 10.0, period_ms)) < 1.0
+        errors.append(abs(wrap_ms(off["remote"] - off["local"] - 10.0, period_ms)))
+    assert float(np.median(errors)) < 0.5, errors
+    assert max(errors) < 5.0, errors

@@ -120,3 +120,16 @@ def test_unaccepted_type_is_dropped() -> None:
 def test_disallowed_dtype_refused_on_encode() -> None:
     with pytest.raises(ValueError, match="not allowed"):
         encode(HEADER, {"x": np.array(["a"], dtype=object)})
+
+
+def test_endpoint_in_use_is_a_clear_error() -> None:
+    from capture.bench import free_port_block
+    from syncpose.bus import SocketTimeouts, publisher
+
+    ctx: zmq.Context[Any] = zmq.Context()
+    endpoint = f"tcp://127.0.0.1:{free_port_block(1)}"
+    first = publisher(ctx, endpoint, SocketTimeouts())
+    with pytest.raises(OSError, match=r"cannot bind PUB socket to tcp://127\.0\.0\.1:\d+"):
+        publisher(ctx, endpoint, SocketTimeouts())
+    first.close(0)
+    ctx.term()
