@@ -47,14 +47,20 @@ def load_config(path: str | Path) -> RigConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigProblem(str(path), None, "(file)", str(exc))]) from None
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), base_dir=path.parent)
 
 
-def parse_config(text: str, source: str = "<string>") -> RigConfig:
-    """Validate YAML ``text``; ``source`` names it in error messages."""
+def parse_config(text: str, source: str = "<string>", base_dir: Path | None = None) -> RigConfig:
+    """Validate YAML ``text``; ``source`` names it in error messages.
+
+    Relative file paths in sources (a video's ``path``, a synthetic camera's ``motion``) are
+    taken relative to ``base_dir`` (the config file's folder) when it is given.
+    """
     data, lines, problems = _load_yaml(text, source)
     if problems:
         raise ConfigError(problems)
+    if base_dir is not None:
+        _resolve_paths(data, base_dir)
     try:
         config = RigConfig.model_validate(data, context={"defer_checks": True})
     except ValidationError as exc:
@@ -65,6 +71,18 @@ def parse_config(text: str, source: str = "<string>") -> RigConfig:
     if located:
         raise ConfigError([_problem(source, lines, loc, msg) for loc, msg in located])
     return config
+
+
+def _resolve_paths(data: Any, base_dir: Path) -> None:
+    cameras = data.get("cameras") if isinstance(data, dict) else None
+    for cam in cameras if isinstance(cameras, list) else []:
+        source = cam.get("source") if isinstance(cam, dict) else None
+        if not isinstance(source, dict):
+            continue
+        key = {"video": "path", "synthetic": "motion"}.get(str(source.get("type")))
+        value = source.get(key) if key else None
+        if isinstance(value, str) and value != "bundled" and not Path(value).is_absolute():
+            source[key] = str(base_dir / value)
 
 
 def _message(err: Any) -> str:

@@ -2,9 +2,11 @@
 
 File frame ``i`` of loop ``L`` is released at ``epoch + start_offset + (L * n + i) / fps`` where
 ``n`` is the number of frames in the file. Only frames ``start_frame, start_frame + step, ...``
-are released, each stamped at its release instant, so a 60 fps hardware-synchronised recording
-replayed with ``frame_step: 2`` and ``start_frame: 1`` on some cameras is a real 30 fps rig whose
-shifted cameras are one 60 fps frame (16.7 ms) late — with correct timestamps.
+are released, each stamped with its release time — the instant the file's frame shows, exactly,
+even when a loaded machine releases it a little late (that lateness is latency, not timestamp
+error). So a 60 fps hardware-synchronised recording replayed with ``frame_step: 2`` and
+``start_frame: 1`` on some cameras is a real 30 fps rig whose shifted cameras are one 60 fps
+frame (16.7 ms) late — with correct timestamps.
 """
 
 from __future__ import annotations
@@ -100,7 +102,10 @@ class VideoFileSource:
             raise EndOfStream(f"{self.description}: end of file after {index} frames")
         self._frames_in_file = index
         self._loop += 1
-        self.open()
+        self._next = 0
+        # Seeking back is much cheaper than reopening (which can cost a few frames' time).
+        if self._cap is None or not self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            self.open()
 
     def read(self) -> SourceFrame:
         index, image = self._read_next_wanted()
@@ -113,12 +118,7 @@ class VideoFileSource:
             release = self._release_time(index)
             skipped += 1
         self._clock.sleep_until_ns(release)
-        return SourceFrame(
-            image=image,
-            t_capture_ns=self._clock.now_ns(),
-            skipped=skipped,
-            device_ts_ns=release,
-        )
+        return SourceFrame(image=image, t_capture_ns=release, skipped=skipped, device_ts_ns=release)
 
     def close(self) -> None:
         if self._cap is not None:

@@ -168,3 +168,13 @@ def test_validate_config_console_script(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.yaml")))
 def test_example_rigs_are_valid(path: Path) -> None:
     assert load_config(path).cameras
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "rigs").mkdir()
+    path = tmp_path / "rigs" / "rig.yaml"
+    path.write_text(GOOD.replace("path: /tmp/x.mp4", "path: videos/c2.mp4"))
+    cfg = load_config(path)
+    source = cfg.camera("cam2").source
+    assert isinstance(source, config_module.VideoSourceConfig)
+    assert source.path == tmp_path / "rigs" / "videos" / "c2.mp4"
