@@ -1,0 +1,208 @@
+"""Camera and rig model: pinhole with OpenCV's 5-coefficient radial/tangential distortion.
+
+Conventions (OpenCV's): world points ``X`` (metres, Z up) map to camera coordinates
+``x_cam = R @ X + t`` (x right, y down, z forward); ``rvec`` is the Rodrigues vector of ``R``.
+Distortion ``dist = (k1, k2, p1, p2, k3)`` acts on normalised coordinates. Everything is
+vectorised over any leading shape; shapes are given as ``(..., 3)`` etc.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from syncpose.simcam import PinholeCamera
+
+FloatArray = npt.NDArray[np.float64]
+
+_UNDISTORT_ITERATIONS = 30
+
+
+def rodrigues_to_matrix(rvec: npt.ArrayLike) -> FloatArray:
+    """(3,) Rodrigues vector -> (3, 3) rotation matrix."""
+    R, _ = cv2.Rodrigues(np.asarray(rvec, dtype=np.float64).reshape(3, 1))
+    return np.asarray(R, dtype=np.float64)
+
+
+def matrix_to_rodrigues(R: npt.ArrayLike) -> FloatArray:
+    """(3, 3) rotation matrix -> (3,) Rodrigues vector."""
+    rvec, _ = cv2.Rodrigues(np.asarray(R, dtype=np.float64))
+    return np.asarray(rvec, dtype=np.float64).reshape(3)
+
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """One calibrated camera.
+
+    ``size`` is (width, height) in pixels; ``K`` (3, 3); ``dist`` (5,) = k1, k2, p1, p2, k3;
+    ``rvec`` (3,) and ``tvec`` (3,) map world to camera coordinates (metres).
+    """
+
+    name: str
+    size: tuple[int, int]
+    K: FloatArray
+    dist: FloatArray = field(default_factory=lambda: np.zeros(5))
+    rvec: FloatArray = field(default_factory=lambda: np.zeros(3))
+    tvec: FloatArray = field(default_factory=lambda: np.zeros(3))
+
+    def __post_init__(self) -> None:
+        for attr, shape in (("K", (3, 3)), ("rvec", (3,)), ("tvec", (3,))):
+            value = np.asarray(getattr(self, attr), dtype=np.float64)
+            if value.shape != shape:
+                raise ValueError(
+                    f"camera {self.name!r}: {attr} has shape {value.shape}, not {shape}"
+                )
+            object.__setattr__(self, attr, value)
+        dist = np.asarray(self.dist, dtype=np.float64).reshape(-1)
+        if dist.size > 5:
+            raise ValueError(f"camera {self.name!r}: {dist.size} distortion coefficients (max 5)")
+        object.__setattr__(self, "dist", np.pad(dist, (0, 5 - dist.size)))
+        object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+
+    # -- pose ------------------------------------------------------------------------------------
+
+    @property
+    def R(self) -> FloatArray:  # noqa: N802 (the usual symbol)
+        """(3, 3) world-to-camera rotation."""
+        return rodrigues_to_matrix(self.rvec)
+
+    @property
+    def centre(self) -> FloatArray:
+        """(3,) camera centre in world coordinates (metres)."""
+        return np.asarray(-self.R.T @ self.tvec, dtype=np.float64)
+
+    @property
+    def P(self) -> FloatArray:  # noqa: N802 (the usual symbol)
+        """(3, 4) projection matrix ``K [R | t]`` (distortion not included)."""
+        return np.asarray(self.K @ np.hstack([self.R, self.tvec[:, None]]), dtype=np.float64)
+
+    @classmethod
+    def from_pinhole(cls, name: str, cam: PinholeCamera, dist: npt.ArrayLike = ()) -> Camera:
+        """A camera from the simulator's distortion-free pinhole (``syncpose.simcam``)."""
+        return cls(
+            name,
+            (cam.width, cam.height),
+            cam.K,
+            np.asarray(dist),
+            matrix_to_rodrigues(cam.R),
+            cam.t,
+        )
+
+    def with_pose(self, rvec: npt.ArrayLike, tvec: npt.ArrayLike) -> Camera:
+        return Camera(self.name, self.size, self.K, self.dist, np.asarray(rvec), np.asarray(tvec))
+
+    # -- projection ------------------------------------------------------------------------------
+
+    def to_camera(self, points: npt.ArrayLike) -> FloatArray:
+        """World points (..., 3) -> camera coordinates (..., 3)."""
+        p = np.asarray(points, dtype=np.float64)
+        return np.asarray(p @ self.R.T + self.tvec, dtype=np.float64)
+
+    def distort(self, xy: npt.ArrayLike) -> FloatArray:
+        """Normalised undistorted (..., 2) -> normalised distorted (..., 2)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        k1, k2, p1, p2, k3 = self.dist
+        x, y = xy[..., 0], xy[..., 1]
+        r2 = x * x + y * y
+        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+        return np.stack([xd, yd], axis=-1)
+
+    def project(self, points: npt.ArrayLike) -> FloatArray:
+        """World points (..., 3) -> pixels (..., 2); points behind the camera give NaN."""
+        cam = self.to_camera(points)
+        z = cam[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = cam[..., :2] / z[..., None]
+        uv = self.distort(xy) @ self.K[:2, :2].T + self.K[:2, 2]
+        return np.where((z > 1e-9)[..., None], uv, np.nan)
+
+    def undistort(self, pixels: npt.ArrayLike) -> FloatArray:
+        """Pixels (..., 2) -> normalised undistorted coordinates (..., 2) (fixed-point inverse)."""
+        uv = np.asarray(pixels, dtype=np.float64)
+        Kinv = np.linalg.inv(self.K)
+        xd = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
+        if not self.dist.any():
+            return np.asarray(xd, dtype=np.float64)
+        k1, k2, p1, p2, k3 = self.dist
+        x = xd.copy()
+        for _ in range(_UNDISTORT_ITERATIONS):
+            xx, yy = x[..., 0], x[..., 1]
+            r2 = xx * xx + yy * yy
+            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            dx = 2.0 * p1 * xx * yy + p2 * (r2 + 2.0 * xx * xx)
+            dy = p1 * (r2 + 2.0 * yy * yy) + 2.0 * p2 * xx * yy
+            x = np.stack([(xd[..., 0] - dx) / radial, (xd[..., 1] - dy) / radial], axis=-1)
+        return np.asarray(x, dtype=np.float64)
+
+    def rays(self, pixels: npt.ArrayLike) -> FloatArray:
+        """Pixels (..., 2) -> unit ray directions (..., 3) in world coordinates, from ``centre``."""
+        xy = self.undistort(pixels)
+        d_cam = np.concatenate([xy, np.ones((*xy.shape[:-1], 1))], axis=-1)
+        d = d_cam @ self.R  # R.T @ d for row vectors
+        return np.asarray(d / np.linalg.norm(d, axis=-1, keepdims=True), dtype=np.float64)
+
+    # -- identity --------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "size": list(self.size),
+            "matrix": self.K.tolist(),
+            "distortions": self.dist.tolist(),
+            "rotation": self.rvec.tolist(),
+            "translation": self.tvec.tolist(),
+        }
+
+    def same_as(self, other: Camera) -> bool:
+        """Exact equality of every parameter."""
+        return self.to_dict() == other.to_dict()
+
+
+@dataclass(frozen=True, eq=False)
+class Rig:
+    """Named cameras sharing one world frame, plus free-form metadata."""
+
+    cameras: tuple[Camera, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must be unique: {names}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.cameras]
+
+    def camera(self, name: str) -> Camera:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise KeyError(f"no camera {name!r} in the rig (have {self.names})")
+
+    def subset(self, names: Sequence[str]) -> Rig:
+        return Rig(tuple(self.camera(n) for n in names), dict(self.metadata))
+
+    def project(self, points: npt.ArrayLike) -> FloatArray:
+        """World points (..., 3) -> pixels (V, ..., 2), one slice per camera."""
+        return np.stack([cam.project(points) for cam in self.cameras])
+
+    @property
+    def id(self) -> str:
+        """Stable id of the calibration: a hash of every camera parameter (metadata excluded)."""
+        canonical = json.dumps([c.to_dict() for c in self.cameras], sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def same_as(self, other: Rig) -> bool:
+        return len(self.cameras) == len(other.cameras) and all(
+            a.same_as(b) for a, b in zip(self.cameras, other.cameras, strict=True)
+        )
