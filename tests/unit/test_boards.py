@@ -1,0 +1,82 @@
+"""Boards: printable sheets that detect back, and detection on the real ChArUco recording."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from calibration.boards import (
+    BoardDetector,
+    BoardError,
+    BoardSpec,
+    read_caliscope_charuco,
+    render_board,
+)
+from tests.conftest import shared_file
+
+CHARUCO = BoardSpec("charuco", 5, 7, 0.03)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        CHARUCO,
+        BoardSpec("charuco", 4, 5, 0.04, inverted=True),
+        BoardSpec("checkerboard", 7, 6, 0.025),
+    ],
+    ids=["charuco", "charuco-inverted", "checkerboard"],
+)
+def test_rendered_board_is_detected_with_exact_geometry(spec: BoardSpec, tmp_path: Path) -> None:
+    sheet = render_board(spec, "A4", dpi=150)
+    assert sheet.image.shape == (round(297 / 25.4 * 150), round(210 / 25.4 * 150))
+    det = BoardDetector(spec).detect(sheet.image)
+    assert det.count == spec.n_corners
+    # Detected corners are an exact, scaled copy of the board's corner layout.
+    obj = BoardDetector(spec).object_points(det)[:, :2]
+    px_per_m = 150 / 0.0254
+    shifted = det.corners - det.corners.mean(axis=0)
+    expected = (obj - obj.mean(axis=0)) * px_per_m
+    assert np.abs(np.abs(shifted) - np.abs(expected)).max() < 1.5  # up to a flip of axes
+    sheet.save_png(tmp_path / "b.png")
+    sheet.save_pdf(tmp_path / "b.pdf")
+    pdf = (tmp_path / "b.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    assert b"/MediaBox [0 0 595.2756 841.8898]" in pdf  # A4 in points: exact physical size
+    png = cv2.imread(str(tmp_path / "b.png"), cv2.IMREAD_GRAYSCALE)
+    assert png is not None and png.shape == sheet.image.shape
+
+
+def test_auto_inversion_and_wrong_polarity() -> None:
+    spec = BoardSpec("charuco", 4, 5, 0.04, inverted=True)
+    image = render_board(spec, "A4", dpi=120).image
+    assert BoardDetector(BoardSpec("charuco", 4, 5, 0.04, inverted=None)).detect(image).count == 12
+    assert BoardDetector(BoardSpec("charuco", 4, 5, 0.04, inverted=False)).detect(image).count == 0
+
+
+def test_board_definitions_are_checked() -> None:
+    with pytest.raises(BoardError, match="unknown ArUco dictionary"):
+        BoardSpec("charuco", 4, 5, 0.04, dictionary="DICT_9X9_1")
+    with pytest.raises(BoardError, match="at least 2x2"):
+        BoardSpec("checkerboard", 1, 5, 0.04)
+    with pytest.raises(BoardError, match="does not fit on A4"):
+        render_board(BoardSpec("charuco", 10, 12, 0.05), "A4")
+
+
+@pytest.mark.shared_data
+def test_real_inverted_charuco_recording() -> None:
+    spec = read_caliscope_charuco(shared_file("calibration/caliscope_4cam_charuco/charuco.toml"))
+    assert (spec.columns, spec.rows, spec.inverted) == (4, 5, True)
+    assert spec.square_m == pytest.approx(0.054) and spec.marker_ratio == 0.75
+    cap = cv2.VideoCapture(str(shared_file("calibration/caliscope_4cam_charuco/cam_0.mp4")))
+    found = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        found.append(BoardDetector(spec).detect(np.asarray(frame, np.uint8)).count)
+    cap.release()
+    assert len(found) == 57
+    assert sum(c >= 6 for c in found) >= 50
