@@ -133,9 +133,9 @@ class BoardDetector:
         self.spec = spec
         if spec.kind == "charuco":
             self._board = spec.opencv_board()
-            params = cv2.aruco.CharucoParameters()
-            params.minMarkers = 1
-            self._charuco = cv2.aruco.CharucoDetector(self._board, params)
+            # OpenCV's default: a corner needs two adjacent markers. Accepting corners next to a
+            # single marker (minMarkers=1) adds edge corners that are placed less accurately.
+            self._charuco = cv2.aruco.CharucoDetector(self._board)
         self._object_points = spec.object_points()
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detection:
