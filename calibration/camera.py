@@ -37,6 +37,21 @@ def matrix_to_rodrigues(R: npt.ArrayLike) -> FloatArray:
     return np.asarray(rvec, dtype=np.float64).reshape(3)
 
 
+def rigid_fit(src: npt.ArrayLike, dst: npt.ArrayLike) -> FloatArray:
+    """The rotation and translation (4x4) that best map points ``src`` (N, 3) onto ``dst``
+    (least squares, Kabsch; no scale)."""
+    a = np.asarray(src, dtype=np.float64)
+    b = np.asarray(dst, dtype=np.float64)
+    ca, cb = a.mean(axis=0), b.mean(axis=0)
+    U, _, Vt = np.linalg.svd((a - ca).T @ (b - cb))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = cb - R @ ca
+    return T
+
+
 @dataclass(frozen=True, eq=False)
 class Camera:
     """One calibrated camera.

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from syncpose import __version__
 from syncpose.configfile import ConfigError, load_config, parse_config
@@ -99,6 +100,87 @@ def cmd_bench_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _board_spec(args: argparse.Namespace) -> Any:
+    from calibration.boards import BoardSpec, read_caliscope_charuco
+
+    if args.board is not None:
+        return read_caliscope_charuco(args.board)
+    if args.charuco is None and args.checkerboard is None:
+        raise SystemExit(
+            "give the board: --board charuco.toml, --charuco CxR or --checkerboard CxR"
+        )
+    cols, _, rows = (args.charuco or args.checkerboard).lower().partition("x")
+    return BoardSpec(
+        kind="charuco" if args.charuco else "checkerboard",
+        columns=int(cols),
+        rows=int(rows),
+        square_m=args.square_mm / 1000.0,
+        marker_ratio=args.marker_ratio,
+        dictionary=args.dictionary,
+        inverted=True if args.inverted else None,
+    )
+
+
+def _add_board_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", type=Path, help="a board file (Caliscope charuco.toml)")
+    p.add_argument(
+        "--charuco", metavar="CxR", help="ChArUco board of C columns x R rows of squares"
+    )
+    p.add_argument("--checkerboard", metavar="CxR", help="checkerboard of C x R squares")
+    p.add_argument("--square-mm", type=float, default=30.0, help="printed square size (mm)")
+    p.add_argument("--marker-ratio", type=float, default=0.75, help="ArUco marker / square")
+    p.add_argument("--dictionary", default="DICT_4X4_1000", help="ArUco dictionary name")
+    p.add_argument("--inverted", action="store_true", help="the print is colour-inverted")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from calibration.intrinsics import CalibrationError
+    from calibration.pipeline import calibrate_videos, compare_rigs
+    from calibration.rigfile import RigFileError, load_rig, write_rig
+
+    files: list[Path] = []
+    for item in args.videos:
+        files += (
+            sorted(
+                p for p in item.iterdir() if p.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"}
+            )
+            if item.is_dir()
+            else [item]
+        )
+    if len(files) < 2:
+        _out(f"calibrate: need videos of at least 2 cameras, got {len(files)}")
+        return 1
+    try:
+        spec = _board_spec(args)
+        rig, report = calibrate_videos(
+            {f.stem: f for f in files}, spec, floor_frame=args.floor_frame
+        )
+        if args.compare is not None:
+            report.comparison = compare_rigs(rig, load_rig(args.compare))
+    except (CalibrationError, RigFileError, ValueError) as exc:
+        _out(f"calibrate: {exc}")
+        return 1
+    write_rig(args.out, rig)
+    text = json.dumps(report.as_dict(), indent=2)
+    if args.report is not None:
+        args.report.write_text(text + "\n")
+    _out(text)
+    _out(f"wrote {args.out} (calibration id {rig.id})")
+    return 0
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    from calibration.boards import render_board
+
+    sheet = render_board(_board_spec(args), args.paper, args.dpi)
+    if args.out.suffix.lower() == ".pdf":
+        sheet.save_pdf(args.out)
+    else:
+        sheet.save_png(args.out)
+    _out(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncpose",
@@ -109,6 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("calibrate", help="calibrate a rig from one board video per camera")
+    p.add_argument("--videos", type=Path, nargs="+", required=True, help="files or a folder")
+    _add_board_args(p)
+    p.add_argument("--floor-frame", type=int, default=None, help="frame whose board is the floor")
+    p.add_argument("--compare", type=Path, default=None, help="a reference rig to compare with")
+    p.add_argument("--report", type=Path, default=None, help="write the JSON report here")
+    p.add_argument("--out", type=Path, required=True, help="rig TOML to write")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("board", help="write a printable calibration board (PNG or PDF)")
+    _add_board_args(p)
+    p.add_argument("--paper", default="A4", help="A4, A3, letter or tabloid")
+    p.add_argument("--dpi", type=float, default=300.0)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_board)
 
     p = sub.add_parser("validate-config", help="check a rig YAML file; exit 1 on problems")
     p.add_argument("file", type=Path)

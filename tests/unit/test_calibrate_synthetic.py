@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from calibration.boards import BoardDetector, BoardSpec
-from calibration.camera import Camera, rodrigues_to_matrix
+from calibration.camera import Camera, rigid_fit, rodrigues_to_matrix
 from calibration.extrinsics import BOARD_TO_Z_UP, calibrate_extrinsics
 from calibration.intrinsics import CalibrationError, calibrate_intrinsics, observe
 from syncpose.simcam import look_at
@@ -31,18 +31,6 @@ def true_cameras() -> list[Camera]:
         K[:2, 2] += (7.0 * (i - 1), -5.0 * (i - 1))  # principal points off-centre
         cams.append(Camera(cam.name, SIZE, K, cam.dist, cam.rvec, cam.tvec))
     return cams
-
-
-def rigid_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The rotation and translation (4x4) that best map points ``src`` onto ``dst`` (Kabsch)."""
-    cs, cd = src.mean(axis=0), dst.mean(axis=0)
-    U, _, Vt = np.linalg.svd((src - cs).T @ (dst - cd))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
-    R = Vt.T @ D @ U.T
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = cd - R @ cs
-    return T
 
 
 def board_poses(n: int, rng: np.random.Generator) -> list[np.ndarray]:

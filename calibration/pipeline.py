@@ -1,0 +1,219 @@
+"""Calibrate a rig from one video per camera: detect, intrinsics, extrinsics, check, report.
+
+Frames with the same index in every video are taken to be the same moment (a recording made by
+one tool, like Caliscope's). The report says how good the result is in the user's terms: pixel
+errors per camera, and how far apart neighbouring board corners come out in 3D against the
+printed square size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from calibration.boards import BoardDetector, BoardSpec
+from calibration.camera import Rig, rigid_fit
+from calibration.extrinsics import calibrate_extrinsics
+from calibration.intrinsics import BoardView, CalibrationError, calibrate_intrinsics, observe
+from calibration.triangulate import triangulate
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class CalibrationReport:
+    """Everything ``syncpose calibrate`` reports besides the rig itself."""
+
+    board: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    board_check: dict[str, float] = field(default_factory=dict)
+    comparison: dict[str, Any] = field(default_factory=dict)
+    feedback: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "board": self.board,
+            "seconds": self.seconds,
+            "cameras": self.cameras,
+            "board_check": self.board_check,
+            "comparison": self.comparison,
+            "feedback": self.feedback,
+        }
+
+
+def read_views(
+    path: Path, detector: BoardDetector, max_frames: int | None = None
+) -> tuple[list[BoardView], tuple[int, int]]:
+    """Board views of every frame of a video, and the image size (width, height)."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise CalibrationError(f"{path}: cannot open the video (missing file or unknown format)")
+    views: list[BoardView] = []
+    size = (0, 0)
+    try:
+        while max_frames is None or len(views) < max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            size = (frame.shape[1], frame.shape[0])
+            views.append(observe(detector, np.asarray(frame, dtype=np.uint8), len(views)))
+    finally:
+        cap.release()
+    if not views:
+        raise CalibrationError(f"{path}: no frames could be read")
+    return views, size
+
+
+def calibrate_videos(
+    videos: Mapping[str, Path],
+    spec: BoardSpec,
+    *,
+    floor_frame: int | None = None,
+    max_frames: int | None = None,
+) -> tuple[Rig, CalibrationReport]:
+    """Calibrate the cameras named in ``videos`` (name -> video file)."""
+    report = CalibrationReport(board=spec.describe())
+    for path in videos.values():  # fail on a missing or unreadable file before any long work
+        cap = cv2.VideoCapture(str(path))
+        opened = cap.isOpened()
+        cap.release()
+        if not opened:
+            raise CalibrationError(
+                f"{path}: cannot open the video (missing file or unknown format)"
+            )
+    detector = BoardDetector(spec)
+    t0 = time.perf_counter()
+    views: dict[str, list[BoardView]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    for name, path in videos.items():
+        views[name], sizes[name] = read_views(Path(path), detector, max_frames)
+        seen = sum(1 for v in views[name] if v.detection.count)
+        logger.info("%s: board found in %d of %d frames", name, seen, len(views[name]))
+        if seen == 0:
+            raise CalibrationError(
+                f"camera {name}: the board was not found in any of the {len(views[name])} frames "
+                f"of {path}. Check that the board definition ({spec.describe()}) matches the "
+                "printed board (squares, dictionary, colour inversion) and that it is in view."
+            )
+    t1 = time.perf_counter()
+    intrinsics = {}
+    for name in videos:
+        res = calibrate_intrinsics(name, views[name], detector, sizes[name])
+        intrinsics[name] = res
+        report.feedback += res.feedback
+        reasons: dict[str, int] = {}
+        for why in res.rejected.values():
+            key = why.split(" (")[0].split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        report.cameras[name] = {
+            "intrinsic_rms_px": round(res.rms_px, 4),
+            "lens_model": res.lens_model,
+            "held_out_error_px": res.held_out_error_px,
+            "views_used": len(res.per_view_error_px),
+            "frames_rejected": reasons,
+            "coverage": res.coverage.tolist(),
+        }
+    t2 = time.perf_counter()
+    detections = {n: {v.frame: v.detection for v in vs} for n, vs in views.items()}
+    ext = calibrate_extrinsics(
+        [intrinsics[n].camera for n in videos], detections, detector, floor_frame=floor_frame
+    )
+    t3 = time.perf_counter()
+    rig = ext.rig
+    for cam in rig.cameras:
+        report.cameras[cam.name].update(
+            {
+                "rms_px": round(ext.rms_px[cam.name], 4),
+                "observations": ext.observations[cam.name],
+                "focal_px": round(float(cam.K[0, 0]), 2),
+                "principal_point_px": [round(float(v), 2) for v in cam.K[:2, 2]],
+                "distortion": [round(float(v), 5) for v in cam.dist],
+                "centre_m": [round(float(v), 4) for v in cam.centre],
+            }
+        )
+    report.board_check = board_check(rig, detections, spec)
+    t4 = time.perf_counter()
+    report.seconds = {
+        "detection": round(t1 - t0, 3),
+        "intrinsics": round(t2 - t1, 3),
+        "extrinsics": round(t3 - t2, 3),
+        "check": round(t4 - t3, 3),
+    }
+    rig.metadata.update(
+        {"board": spec.describe(), "world_frame": rig.metadata.get("world_frame", "")}
+    )
+    return rig, report
+
+
+def board_check(
+    rig: Rig, detections: Mapping[str, Mapping[Any, Any]], spec: BoardSpec
+) -> dict[str, float]:
+    """Triangulate every detected corner; how far apart neighbouring corners come out (mm)."""
+    frames = sorted({f for d in detections.values() for f in d}, key=str)
+    index = {f: i for i, f in enumerate(frames)}
+    obs = np.full((len(rig.cameras), len(frames), spec.n_corners, 2), np.nan)
+    for c, cam in enumerate(rig.cameras):
+        for f, det in detections[cam.name].items():
+            if det.count:
+                obs[c, index[f], det.ids] = det.corners
+    tri = triangulate(rig, obs)
+    corners = spec.object_points()
+    gaps = np.linalg.norm(corners[:, None] - corners[None], axis=-1)
+    a, b = np.nonzero(np.triu(np.abs(gaps - spec.square_m) < 1e-6))
+    d = np.linalg.norm(tri.points[:, a] - tri.points[:, b], axis=-1)
+    d = d[np.isfinite(d)]
+    errors = tri.errors[np.isfinite(tri.errors)]
+    if not len(d):
+        return {"pairs": 0}
+    return {
+        "pairs": len(d),
+        "square_mm": round(spec.square_m * 1000, 3),
+        "mean_mm": round(float(np.mean(d)) * 1000, 3),
+        "rms_error_mm": round(float(np.sqrt(np.mean((d - spec.square_m) ** 2))) * 1000, 3),
+        "reprojection_median_px": round(float(np.median(errors)), 4),
+    }
+
+
+def compare_rigs(rig: Rig, reference: Rig, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Focal lengths and camera centres against a reference rig (matched by order).
+
+    World frames differ, so centres are compared after the rigid motion that best aligns the
+    two sets of centres; distances between camera pairs need no alignment at all.
+    """
+    ours = rig.cameras
+    theirs = reference.cameras[: len(ours)]
+    A = np.array([c.centre for c in ours])
+    B = np.array([c.centre for c in theirs])
+    T = rigid_fit(B, A)
+    B_aligned = B @ T[:3, :3].T + T[:3, 3]
+    out: dict[str, Any] = {"cameras": {}}
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        out["cameras"][a.name] = {
+            "reference": b.name,
+            "focal_px": [round(float(a.K[0, 0]), 2), round(float(b.K[0, 0]), 2)],
+            "focal_diff_percent": round(100 * float(a.K[0, 0] - b.K[0, 0]) / float(b.K[0, 0]), 2),
+            "centre_diff_mm_after_alignment": round(
+                float(np.linalg.norm(A[i] - B_aligned[i])) * 1000, 1
+            ),
+        }
+    pair = [
+        abs(np.linalg.norm(A[i] - A[j]) - np.linalg.norm(B[i] - B[j])) * 1000
+        for i in range(len(A))
+        for j in range(i + 1, len(A))
+    ]
+    out["camera_distance_diff_mm"] = {
+        "median": round(float(np.median(pair)), 1),
+        "max": round(float(np.max(pair)), 1),
+    }
+    return out
