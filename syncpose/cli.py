@@ -169,6 +169,61 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Estimate each camera's time offset from a board recording with per-frame times."""
+    import numpy as np
+
+    from calibration.boards import BoardDetector
+    from calibration.intrinsics import CalibrationError
+    from calibration.pipeline import read_views
+    from calibration.rigfile import RigFileError, load_rig
+    from calibration.sync import Track, estimate_offsets, read_frame_times
+
+    try:
+        rig = load_rig(args.rig)
+        times = read_frame_times(args.timestamps)
+        detector = BoardDetector(_board_spec(args))
+        tracks = {}
+        for name in rig.names:
+            video = args.videos / f"{name}.mp4" if args.videos.is_dir() else args.videos
+            views, _ = read_views(video, detector)
+            if name not in times:
+                raise ValueError(f"{args.timestamps}: no frame times for camera {name}")
+            n = min(len(views), len(times[name]))
+            pts = np.full((n, detector.spec.n_corners, 2), np.nan)
+            for k, v in enumerate(views[:n]):
+                pts[k, v.detection.ids] = v.detection.corners
+            tracks[name] = Track(times[name][:n], pts)
+        estimates = estimate_offsets(rig, tracks, search_ms=args.search_ms)
+    except (CalibrationError, RigFileError, ValueError, OSError) as exc:
+        _out(f"sync: {exc}")
+        return 1
+    rows = [
+        {
+            "camera": e.camera,
+            "offset_ms": round(e.offset_ms, 2),
+            "std_ms": round(e.std_ms, 2),
+            "contrast": round(e.contrast, 2),
+            "frames": e.frames,
+            "confident": e.confident,
+        }
+        for e in estimates
+    ]
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    for r in rows:
+        flag = "" if r["confident"] else "   (not confident: move the board faster or longer)"
+        _out(
+            f"{r['camera']}: {r['offset_ms']:+.2f} ms ± {r['std_ms']:.2f} "
+            f"(contrast {r['contrast']:.1f}, {r['frames']} frames){flag}"
+        )
+    _out(
+        "rig YAML (cameras[].latency_ms): "
+        + ", ".join(f"{r['camera']}: {r['offset_ms']}" for r in rows)
+    )
+    return 0
+
+
 def cmd_board(args: argparse.Namespace) -> int:
     from calibration.boards import render_board
 
@@ -200,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, default=None, help="write the JSON report here")
     p.add_argument("--out", type=Path, required=True, help="rig TOML to write")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("sync", help="estimate cameras' time offsets from a board recording")
+    p.add_argument("--rig", type=Path, required=True, help="the calibrated rig")
+    p.add_argument("--videos", type=Path, required=True, help="folder with <camera>.mp4 files")
+    p.add_argument("--timestamps", type=Path, required=True, help="CSV of per-frame times")
+    _add_board_args(p)
+    p.add_argument("--search-ms", type=float, default=500.0, help="largest offset searched")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("board", help="write a printable calibration board (PNG or PDF)")
     _add_board_args(p)
