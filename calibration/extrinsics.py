@@ -174,6 +174,25 @@ def calibrate_extrinsics(
     return ExtrinsicsResult(rig, rms, counts, board_world, str(floor_frame))
 
 
+def reframe(result: ExtrinsicsResult, frame: Any) -> ExtrinsicsResult:
+    """The same calibration with the world moved onto the board pose of ``frame``."""
+    if frame not in result.board_poses:
+        raise CalibrationError(f"no board pose at frame {frame!r} to set the floor from")
+    new_from_old = _world_from_board(result.board_poses[frame])
+    cams = []
+    for cam in result.rig.cameras:
+        T = _pose(cam.rvec, cam.tvec) @ _inv(new_from_old)
+        cams.append(cam.with_pose(matrix_to_rodrigues(T[:3, :3]), T[:3, 3]))
+    metadata = {**result.rig.metadata, "world_frame": f"board at frame {frame}, Z up"}
+    return ExtrinsicsResult(
+        Rig(tuple(cams), metadata),
+        result.rms_px,
+        result.observations,
+        {f: new_from_old @ T for f, T in result.board_poses.items()},
+        str(frame),
+    )
+
+
 def _world_from_board(root_from_board: Pose) -> Pose:
     """world <- root, such that the board's first corner is the origin and Z points out of it."""
     world_from_board = np.eye(4)

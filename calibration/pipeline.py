@@ -21,9 +21,9 @@ import numpy.typing as npt
 
 from calibration.boards import BoardDetector, BoardSpec
 from calibration.camera import Rig, rigid_fit
-from calibration.extrinsics import calibrate_extrinsics
-from calibration.intrinsics import BoardView, CalibrationError, calibrate_intrinsics, observe
+from calibration.intrinsics import BoardView, CalibrationError, observe
 from calibration.triangulate import triangulate
+from calibration.wizard import CalibrationWizard
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +107,15 @@ def calibrate_videos(
                 "printed board (squares, dictionary, colour inversion) and that it is in view."
             )
     t1 = time.perf_counter()
-    intrinsics = {}
-    for name in videos:
-        res = calibrate_intrinsics(name, views[name], detector, sizes[name])
-        intrinsics[name] = res
+    wizard = CalibrationWizard(sizes)
+    wizard.choose_board(spec)
+    for name, vs in views.items():
+        for v in vs:
+            wizard.add_view(name, v)
+    intrinsics = wizard.finish_intrinsics()
+    if wizard.errors:
+        raise CalibrationError("; ".join(wizard.errors.values()))
+    for name, res in intrinsics.items():
         report.feedback += res.feedback
         reasons: dict[str, int] = {}
         for why in res.rejected.values():
@@ -125,11 +130,16 @@ def calibrate_videos(
             "coverage": res.coverage.tolist(),
         }
     t2 = time.perf_counter()
-    detections = {n: {v.frame: v.detection for v in vs} for n, vs in views.items()}
-    ext = calibrate_extrinsics(
-        [intrinsics[n].camera for n in videos], detections, detector, floor_frame=floor_frame
-    )
+    n_frames = max(len(vs) for vs in views.values())
+    for k in range(n_frames):  # the same frame index is the same moment in every video
+        wizard.add_frame(k, {n: vs[k].detection for n, vs in views.items() if k < len(vs)})
+    ext = wizard.solve()
+    wizard.accept()
+    wizard.set_floor(floor_frame)
+    wizard.result()
+    ext = wizard.extrinsics or ext
     t3 = time.perf_counter()
+    detections = {n: {v.frame: v.detection for v in vs} for n, vs in views.items()}
     rig = ext.rig
     for cam in rig.cameras:
         report.cameras[cam.name].update(
