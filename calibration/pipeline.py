@@ -75,15 +75,10 @@ def read_views(
     return views, size
 
 
-def calibrate_videos(
-    videos: Mapping[str, Path],
-    spec: BoardSpec,
-    *,
-    floor_frame: int | None = None,
-    max_frames: int | None = None,
-) -> tuple[Rig, CalibrationReport]:
-    """Calibrate the cameras named in ``videos`` (name -> video file)."""
-    report = CalibrationReport(board=spec.describe())
+def detect_videos(
+    videos: Mapping[str, Path], spec: BoardSpec, max_frames: int | None = None
+) -> tuple[dict[str, list[BoardView]], dict[str, tuple[int, int]]]:
+    """Board views of every frame of every video, and each camera's image size."""
     for path in videos.values():  # fail on a missing or unreadable file before any long work
         cap = cv2.VideoCapture(str(path))
         opened = cap.isOpened()
@@ -93,7 +88,6 @@ def calibrate_videos(
                 f"{path}: cannot open the video (missing file or unknown format)"
             )
     detector = BoardDetector(spec)
-    t0 = time.perf_counter()
     views: dict[str, list[BoardView]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     for name, path in videos.items():
@@ -106,6 +100,36 @@ def calibrate_videos(
                 f"of {path}. Check that the board definition ({spec.describe()}) matches the "
                 "printed board (squares, dictionary, colour inversion) and that it is in view."
             )
+    return views, sizes
+
+
+def calibrate_videos(
+    videos: Mapping[str, Path],
+    spec: BoardSpec,
+    *,
+    floor_frame: int | None = None,
+    max_frames: int | None = None,
+) -> tuple[Rig, CalibrationReport]:
+    """Calibrate the cameras named in ``videos`` (name -> video file)."""
+    t0 = time.perf_counter()
+    views, sizes = detect_videos(videos, spec, max_frames)
+    rig, report = calibrate_views(views, sizes, spec, floor_frame=floor_frame)
+    report.seconds = {
+        "detection": round(time.perf_counter() - t0 - sum(report.seconds.values()), 3),
+        **report.seconds,
+    }
+    return rig, report
+
+
+def calibrate_views(
+    views: Mapping[str, list[BoardView]],
+    sizes: Mapping[str, tuple[int, int]],
+    spec: BoardSpec,
+    *,
+    floor_frame: int | None = None,
+) -> tuple[Rig, CalibrationReport]:
+    """Calibrate from board views already detected (frame index = moment), through the wizard."""
+    report = CalibrationReport(board=spec.describe())
     t1 = time.perf_counter()
     wizard = CalibrationWizard(sizes)
     wizard.choose_board(spec)
@@ -155,7 +179,6 @@ def calibrate_videos(
     report.board_check = board_check(rig, detections, spec)
     t4 = time.perf_counter()
     report.seconds = {
-        "detection": round(t1 - t0, 3),
         "intrinsics": round(t2 - t1, 3),
         "extrinsics": round(t3 - t2, 3),
         "check": round(t4 - t3, 3),

@@ -236,6 +236,21 @@ def cmd_board(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_calibration(args: argparse.Namespace) -> int:
+    from calibration.bench import run_calibration_bench
+
+    if not (args.data / "charuco.toml").exists():
+        _out(f"bench calibration: {args.data} does not hold the ChArUco recording (charuco.toml)")
+        return 1
+    report = run_calibration_bench(args.data)
+    text = json.dumps(report, indent=2)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    _out(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncpose",
@@ -310,6 +325,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=1, help="runs; figures are medians over them")
     p.add_argument("--json", type=Path, default=None, help="write the report here")
     p.set_defaults(func=cmd_bench_capture)
+    p = bench.add_parser(
+        "calibration", help="calibration (and aniposelib) on the ChArUco recording"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data/calibration/caliscope_4cam_charuco"),
+        help="folder with cam_*.mp4, charuco.toml, camera_array.toml, timestamps.csv",
+    )
+    p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.set_defaults(func=cmd_bench_calibration)
     return parser
 
 

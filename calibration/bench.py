@@ -1,0 +1,167 @@
+"""``syncpose bench calibration``: our calibration and aniposelib's on the same detections.
+
+On the real four-webcam ChArUco recording: time per stage and the errors of our pipeline, the
+comparison with Caliscope's reference calibration, the time-offset estimates from the real
+frame times, and aniposelib (``pip install 'syncpose[bench]'``) run on *the same* board
+detections, judged by the same measures: per-camera RMS reprojection of triangulated corners
+and neighbouring-corner distances against the printed square.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calibration.boards import BoardSpec, read_caliscope_charuco
+from calibration.camera import Camera, Rig
+from calibration.intrinsics import BoardView
+from calibration.pipeline import board_check, calibrate_views, compare_rigs, detect_videos
+from calibration.rigfile import read_caliscope
+from calibration.sync import Track, estimate_offsets, read_frame_times
+from calibration.triangulate import triangulate
+
+logger = logging.getLogger(__name__)
+
+
+def per_camera_rms(
+    rig: Rig, views: dict[str, list[BoardView]], spec: BoardSpec
+) -> dict[str, float]:
+    """RMS reprojection error per camera of every detected corner, triangulated from all views."""
+    n = max(len(v) for v in views.values())
+    obs = np.full((len(rig.cameras), n, spec.n_corners, 2), np.nan)
+    for c, cam in enumerate(rig.cameras):
+        for v in views[cam.name]:
+            if v.detection.count:
+                obs[c, v.frame, v.detection.ids] = v.detection.corners
+    tri = triangulate(rig, obs)
+    out = {}
+    for c, cam in enumerate(rig.cameras):
+        e = tri.errors[c][np.isfinite(tri.errors[c])]
+        out[cam.name] = round(float(np.sqrt(np.mean(e**2))), 4) if e.size else float("nan")
+    return out
+
+
+def run_aniposelib(
+    views: dict[str, list[BoardView]], sizes: dict[str, tuple[int, int]], spec: BoardSpec
+) -> tuple[Rig | None, dict[str, Any]]:
+    """aniposelib's ``calibrate_rows`` on our detections; (rig, info) or (None, reason)."""
+    try:
+        from aniposelib.boards import CharucoBoard
+        from aniposelib.cameras import CameraGroup
+    except ImportError:
+        return None, {"skipped": "aniposelib is not installed (pip install 'syncpose[bench]')"}
+    dict_size = int(spec.dictionary.rsplit("_", 1)[1])
+    bits = int(spec.dictionary.split("_")[1].split("X")[0])
+    board = CharucoBoard(
+        spec.columns,
+        spec.rows,
+        square_length=spec.square_m,
+        marker_length=spec.square_m * spec.marker_ratio,
+        marker_bits=bits,
+        dict_size=dict_size,
+    )
+    names = list(views)
+    group = CameraGroup.from_names(names)
+    for cam, name in zip(group.cameras, names, strict=True):
+        cam.set_size(sizes[name])
+    rows = [
+        [
+            {
+                "framenum": v.frame,
+                "corners": v.detection.corners.reshape(-1, 1, 2).astype(np.float32),
+                "ids": v.detection.ids.reshape(-1, 1).astype(np.int32),
+            }
+            for v in views[name]
+            if v.detection.count
+        ]
+        for name in names
+    ]
+    t = time.perf_counter()
+    try:
+        error = group.calibrate_rows(
+            rows, board, init_intrinsics=True, init_extrinsics=True, verbose=False
+        )
+    except Exception as exc:  # a third-party solver: report how it failed, do not crash the bench
+        logger.exception("aniposelib failed")
+        return None, {"failed": f"{type(exc).__name__}: {exc}"}
+    seconds = time.perf_counter() - t
+    cams = []
+    for cam, name in zip(group.cameras, names, strict=True):
+        d = np.asarray(cam.get_distortions(), dtype=np.float64).reshape(-1)
+        cams.append(
+            Camera(
+                name,
+                sizes[name],
+                np.asarray(cam.get_camera_matrix(), dtype=np.float64),
+                d[:5],
+                np.asarray(cam.get_rotation(), dtype=np.float64).reshape(3),
+                np.asarray(cam.get_translation(), dtype=np.float64).reshape(3),
+            )
+        )
+    return Rig(tuple(cams)), {
+        "seconds": round(seconds, 3),
+        "reported_error": round(float(error), 4),
+    }
+
+
+def run_calibration_bench(data_dir: Path) -> dict[str, Any]:
+    spec = read_caliscope_charuco(data_dir / "charuco.toml")
+    videos = {p.stem: p for p in sorted(data_dir.glob("cam_*.mp4"))}
+    t0 = time.perf_counter()
+    views, sizes = detect_videos(videos, spec)
+    detection_s = time.perf_counter() - t0
+    rig, report = calibrate_views(views, sizes, spec)
+    ours_total = sum(report.seconds.values())
+    detections = {n: {v.frame: v.detection for v in vs} for n, vs in views.items()}
+    reference = read_caliscope(data_dir / "camera_array.toml")
+    out: dict[str, Any] = {
+        "benchmark": "calibration",
+        "data": str(data_dir),
+        "board": spec.describe(),
+        "detection_seconds": round(detection_s, 3),
+        "syncpose": {
+            "seconds": report.seconds,
+            "solve_seconds": round(ours_total, 3),
+            "intrinsic_rms_px": {n: c["intrinsic_rms_px"] for n, c in report.cameras.items()},
+            "lens_model": {n: c["lens_model"] for n, c in report.cameras.items()},
+            "bundle_adjustment_rms_px": {n: c["rms_px"] for n, c in report.cameras.items()},
+            "triangulated_rms_px": per_camera_rms(rig, views, spec),
+            "board_check": report.board_check,
+            "vs_caliscope": compare_rigs(rig, reference),
+        },
+        "caliscope_reference": {
+            "triangulated_rms_px": per_camera_rms(reference, views, spec),
+            "board_check": board_check(reference, detections, spec),
+        },
+    }
+    anipose_rig, info = run_aniposelib(views, sizes, spec)
+    if anipose_rig is not None:
+        info["triangulated_rms_px"] = per_camera_rms(anipose_rig, views, spec)
+        info["board_check"] = board_check(anipose_rig, detections, spec)
+    out["aniposelib"] = info
+    times = read_frame_times(data_dir / "timestamps.csv")
+    t = time.perf_counter()
+    tracks = {}
+    for name, vs in views.items():
+        pts = np.full((len(vs), spec.n_corners, 2), np.nan)
+        for v in vs:
+            pts[v.frame, v.detection.ids] = v.detection.corners
+        tracks[name] = Track(times[name][: len(vs)], pts)
+    offsets = estimate_offsets(rig, tracks, search_ms=400.0)
+    out["time_offsets"] = {
+        "seconds": round(time.perf_counter() - t, 3),
+        "cameras": {
+            e.camera: {
+                "offset_ms": round(e.offset_ms, 2),
+                "std_ms": round(e.std_ms, 2),
+                "contrast": round(e.contrast, 2),
+                "confident": e.confident,
+            }
+            for e in offsets
+        },
+    }
+    return out
