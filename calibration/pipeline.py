@@ -250,3 +250,70 @@ def compare_rigs(rig: Rig, reference: Rig, names: Sequence[str] | None = None) -
         "max": round(float(np.max(pair)), 1),
     }
     return out
+
+
+def calibrate_live(
+    sources: Mapping[str, int | str],
+    spec: BoardSpec,
+    *,
+    seconds: float = 120.0,
+    on_feedback: Any = None,
+) -> tuple[Rig, CalibrationReport]:
+    """Calibrate from live cameras (OpenCV device indices or stream URLs), through the wizard.
+
+    Frames are grabbed from every camera in turn (one moment per round), the board is detected
+    and fed to the wizard; ``on_feedback(lines)`` gets each newly missing thing, in words.
+    Stops when the wizard has what it needs for both intrinsics and extrinsics, when every
+    stream has ended, or after ``seconds``.
+    """
+    caps = {name: cv2.VideoCapture(src) for name, src in sources.items()}
+    try:
+        for name, cap in caps.items():
+            if not cap.isOpened():
+                raise CalibrationError(f"camera {name}: cannot open {sources[name]!r}")
+        detector = BoardDetector(spec)
+        views: dict[str, list[BoardView]] = {n: [] for n in caps}
+        sizes: dict[str, tuple[int, int]] = {}
+        wizard: CalibrationWizard | None = None
+        last: list[str] = []
+        start = time.monotonic()
+        k = 0
+        while time.monotonic() - start < seconds:
+            frames = {}
+            for name, cap in caps.items():
+                ok, frame = cap.read()
+                if ok and frame is not None:
+                    frames[name] = np.asarray(frame, dtype=np.uint8)
+            if not frames:
+                break  # every stream ended
+            for name, frame in frames.items():
+                sizes.setdefault(name, (frame.shape[1], frame.shape[0]))
+                views[name].append(observe(detector, frame, k))
+            if wizard is None and len(sizes) == len(caps):
+                wizard = CalibrationWizard(dict(sizes))
+                wizard.choose_board(spec)
+            if wizard is not None:
+                for name, frame_views in views.items():
+                    if frame_views and frame_views[-1].frame == k:
+                        wizard.add_view(name, frame_views[-1])
+                status = wizard.status()
+                new = [m for m in status.missing if m not in last]
+                if new and on_feedback is not None:
+                    on_feedback(new)
+                last = status.missing
+                shared = sum(
+                    1
+                    for j in range(k + 1)
+                    if sum(1 for vs in views.values() if j < len(vs) and vs[j].detection.count >= 6)
+                    >= 2
+                )
+                if status.ready and shared >= 2 * wizard.min_shared_frames:
+                    break
+            k += 1
+    finally:
+        for cap in caps.values():
+            cap.release()
+    if len(sizes) < len(caps):
+        missing = [n for n in caps if n not in sizes]
+        raise CalibrationError(f"no frames from camera(s) {', '.join(missing)}")
+    return calibrate_views(views, sizes, spec)

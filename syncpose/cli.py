@@ -133,28 +133,50 @@ def _add_board_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inverted", action="store_true", help="the print is colour-inverted")
 
 
+def _video_files(items: list[Path]) -> list[Path]:
+    """Video files given directly, or found in given folders."""
+    files: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        else:
+            files.append(item)
+    return files
+
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
+
+
+def _print_feedback(lines: list[str]) -> None:
+    for line in lines:
+        _out(f"  {line}")
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from calibration.intrinsics import CalibrationError
-    from calibration.pipeline import calibrate_videos, compare_rigs
+    from calibration.pipeline import calibrate_live, calibrate_videos, compare_rigs
     from calibration.rigfile import RigFileError, load_rig, write_rig
 
-    files: list[Path] = []
-    for item in args.videos:
-        files += (
-            sorted(
-                p for p in item.iterdir() if p.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"}
-            )
-            if item.is_dir()
-            else [item]
-        )
-    if len(files) < 2:
-        _out(f"calibrate: need videos of at least 2 cameras, got {len(files)}")
+    files = _video_files(args.videos or [])
+    n_cameras = len(args.live) if args.live else len(files)
+    if n_cameras < 2:
+        _out(f"calibrate: need at least 2 cameras (--videos or --live), got {n_cameras}")
         return 1
     try:
         spec = _board_spec(args)
-        rig, report = calibrate_videos(
-            {f.stem: f for f in files}, spec, floor_frame=args.floor_frame
-        )
+        if args.live:
+            sources: dict[str, int | str] = {
+                f"cam_{i}": int(src) if src.isdigit() else src for i, src in enumerate(args.live)
+            }
+            rig, report = calibrate_live(
+                sources,
+                spec,
+                seconds=args.seconds,
+                on_feedback=_print_feedback,
+            )
+        else:
+            videos = {f.stem: f for f in files}
+            rig, report = calibrate_videos(videos, spec, floor_frame=args.floor_frame)
         if args.compare is not None:
             report.comparison = compare_rigs(rig, load_rig(args.compare))
     except (CalibrationError, RigFileError, ValueError) as exc:
@@ -263,7 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("calibrate", help="calibrate a rig from one board video per camera")
-    p.add_argument("--videos", type=Path, nargs="+", required=True, help="files or a folder")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--videos", type=Path, nargs="+", help="one video per camera, or a folder")
+    src.add_argument("--live", nargs="+", metavar="SRC", help="device indices or stream URLs")
+    p.add_argument("--seconds", type=float, default=120.0, help="--live: longest capture")
     _add_board_args(p)
     p.add_argument("--floor-frame", type=int, default=None, help="frame whose board is the floor")
     p.add_argument("--compare", type=Path, default=None, help="a reference rig to compare with")

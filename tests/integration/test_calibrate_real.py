@@ -120,3 +120,29 @@ def test_video_without_board_and_missing_video(
     )
     assert code == 1
     assert "nope.mp4: cannot open the video" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_calibrate_live_streams(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--live with the four recordings opened as streams: feedback while capturing, then a rig."""
+    folder = shared_file(DATA)
+    streams = [str(folder / f"cam_{i}.mp4") for i in range(4)]
+    out = tmp_path / "rig.toml"
+    code = main(
+        [
+            "calibrate",
+            "--live",
+            *streams,
+            "--board",
+            str(folder / "charuco.toml"),
+            "--out",
+            str(out),
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "camera cam_1 needs 8 more board views" in text  # feedback while capturing
+    report = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert report["board_check"]["rms_error_mm"] <= 1.0
+    assert read_rig(out).names == ["cam_0", "cam_1", "cam_2", "cam_3"]
