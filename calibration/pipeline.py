@@ -75,6 +75,33 @@ def read_views(
     return views, size
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def read_image_views(
+    folder: Path, detector: BoardDetector
+) -> tuple[list[BoardView], tuple[int, int]]:
+    """Board views of every image in ``folder`` (sorted by name), and their common size."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CalibrationError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    views: list[BoardView] = []
+    size: tuple[int, int] | None = None
+    for k, path in enumerate(files):
+        image = cv2.imread(str(path))
+        if image is None:
+            raise CalibrationError(f"{path}: not a readable image")
+        this = (image.shape[1], image.shape[0])
+        if size is not None and this != size:
+            raise CalibrationError(
+                f"{path}: {this[0]}x{this[1]}, but the first image is {size[0]}x{size[1]}"
+            )
+        size = this
+        views.append(observe(detector, np.asarray(image, dtype=np.uint8), k))
+    assert size is not None
+    return views, size
+
+
 def detect_videos(
     videos: Mapping[str, Path], spec: BoardSpec, max_frames: int | None = None
 ) -> tuple[dict[str, list[BoardView]], dict[str, tuple[int, int]]]:

@@ -191,6 +191,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intrinsics(args: argparse.Namespace) -> int:
+    """One camera's intrinsics from a video or a folder of images."""
+    from calibration.boards import BoardDetector
+    from calibration.camera import Rig
+    from calibration.intrinsics import CalibrationError, calibrate_intrinsics
+    from calibration.pipeline import read_image_views, read_views
+    from calibration.rigfile import write_rig
+
+    try:
+        detector = BoardDetector(_board_spec(args))
+        source = args.video or args.images
+        if args.video is not None:
+            views, size = read_views(args.video, detector)
+        else:
+            views, size = read_image_views(args.images, detector)
+        name = args.name or source.stem
+        result = calibrate_intrinsics(name, views, detector, size)
+    except (CalibrationError, ValueError) as exc:
+        _out(f"intrinsics: {exc}")
+        return 1
+    write_rig(args.out, Rig((result.camera,), {"intrinsics_only": True}))
+    report = {
+        "camera": name,
+        "rms_px": round(result.rms_px, 4),
+        "lens_model": result.lens_model,
+        "held_out_error_px": result.held_out_error_px,
+        "focal_px": round(float(result.camera.K[0, 0]), 2),
+        "principal_point_px": [round(float(v), 2) for v in result.camera.K[:2, 2]],
+        "distortion": [round(float(v), 5) for v in result.camera.dist],
+        "views_used": len(result.per_view_error_px),
+        "per_view_error_px": {str(k): round(v, 3) for k, v in result.per_view_error_px.items()},
+        "rejected": {str(k): v for k, v in sorted(result.rejected.items())},
+        "coverage": result.coverage.tolist(),
+        "feedback": result.feedback,
+    }
+    _out(json.dumps(report, indent=2))
+    _out(f"wrote {args.out}")
+    return 0
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     """Estimate each camera's time offset from a board recording with per-frame times."""
     import numpy as np
@@ -295,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, default=None, help="write the JSON report here")
     p.add_argument("--out", type=Path, required=True, help="rig TOML to write")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("intrinsics", help="one camera's intrinsics from a video or images")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", type=Path, help="a video of the board")
+    src.add_argument("--images", type=Path, help="a folder of board images")
+    _add_board_args(p)
+    p.add_argument("--name", default=None, help="camera name (default: the file's name)")
+    p.add_argument("--out", type=Path, required=True, help="rig TOML to write (one camera)")
+    p.set_defaults(func=cmd_intrinsics)
 
     p = sub.add_parser("sync", help="estimate cameras' time offsets from a board recording")
     p.add_argument("--rig", type=Path, required=True, help="the calibrated rig")
