@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from calibration.camera import Camera, Rig
-from calibration.sync import Track, estimate_offsets, read_frame_times
-from syncpose.motion import load_motion
+from calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
 from syncpose.simcam import look_at, ring_position
 from tests.conftest import shared_file
 
@@ -18,8 +17,6 @@ from tests.conftest import shared_file
 def test_recovers_known_offsets_within_2ms() -> None:
     """A person (real motion capture) seen by 4 cameras at 30 fps with their own phases and
     latencies up to two frames; 0.7 px detector noise."""
-    rng = np.random.default_rng(0)
-    clip = load_motion("bundled").clips[0]
     rig = Rig(
         tuple(
             Camera.from_pinhole(f"c{i}", look_at(ring_position(i, 4), (0, 0, 1), 1000, 1280, 720))
@@ -27,12 +24,7 @@ def test_recovers_known_offsets_within_2ms() -> None:
         )
     )
     latency_ms = [0.0, 12.3, -41.7, 57.9]
-    phase_ms = [0.0, 7.0, 19.0, 28.0]
-    tracks = {}
-    for i, cam in enumerate(rig.cameras):
-        t_true = np.arange(0.0, clip.duration_s - 0.1, 1 / 30) + phase_ms[i] / 1000
-        pts = cam.project(clip.sample(t_true)) + rng.normal(0.0, 0.7, (len(t_true), 21, 2))
-        tracks[cam.name] = Track(t_true + latency_ms[i] / 1000, pts)
+    tracks = simulate_tracks(rig, latency_ms, [0.0, 7.0, 19.0, 28.0])
     estimates = estimate_offsets(rig, tracks)
     assert [e.camera for e in estimates] == ["c0", "c1", "c2", "c3"]
     for e, truth in zip(estimates, latency_ms, strict=True):
