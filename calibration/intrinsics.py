@@ -62,13 +62,20 @@ def coverage_map(
 ) -> npt.NDArray[np.int64]:
     """(rows, cols) count of detected corners in each cell of the image."""
     counts = np.zeros(grid, dtype=np.int64)
-    w, h = size
     for v in views:
         if v.detection.count:
-            c = np.clip((v.detection.corners[:, 0] / w * grid[1]).astype(int), 0, grid[1] - 1)
-            r = np.clip((v.detection.corners[:, 1] / h * grid[0]).astype(int), 0, grid[0] - 1)
-            np.add.at(counts, (r, c), 1)
+            np.add.at(counts, _cells(v.detection.corners, size, grid), 1)
     return counts
+
+
+def _cells(
+    corners: FloatArray, size: tuple[int, int], grid: tuple[int, int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(row, column) of the grid cell of each corner (N, 2) in an image of ``size``."""
+    w, h = size
+    c = np.clip((corners[:, 0] / w * grid[1]).astype(np.int64), 0, grid[1] - 1)
+    r = np.clip((corners[:, 1] / h * grid[0]).astype(np.int64), 0, grid[0] - 1)
+    return r, c
 
 
 def coverage_feedback(camera: str, counts: npt.NDArray[np.int64]) -> list[str]:
@@ -152,8 +159,7 @@ def select_views(
     cells: dict[int, set[tuple[int, int]]] = {}
     tilts: dict[int, FloatArray] = {}
     for v in usable:
-        c = np.clip((v.detection.corners[:, 0] / w * grid[1]).astype(int), 0, grid[1] - 1)
-        r = np.clip((v.detection.corners[:, 1] / h * grid[0]).astype(int), 0, grid[0] - 1)
+        r, c = _cells(v.detection.corners, size, grid)
         cells[v.frame] = set(zip(r.tolist(), c.tolist(), strict=True))
         tilts[v.frame] = _tilt(v, detector.object_points(v.detection)) * max(w, h)
     chosen: list[BoardView] = []

@@ -8,7 +8,7 @@ import pytest
 from calibration.boards import BoardDetector, BoardSpec
 from calibration.camera import Camera, rigid_fit, rodrigues_to_matrix
 from calibration.extrinsics import BOARD_TO_Z_UP, calibrate_extrinsics
-from calibration.intrinsics import CalibrationError, calibrate_intrinsics, observe
+from calibration.intrinsics import BoardView, CalibrationError, calibrate_intrinsics, observe
 from syncpose.simcam import look_at
 from tests.helpers.render import render_view
 
@@ -51,16 +51,26 @@ def board_poses(n: int, rng: np.random.Generator) -> list[np.ndarray]:
     return poses
 
 
+def observe_all(
+    cameras: list[Camera],
+    poses: list[np.ndarray],
+    detector: BoardDetector,
+    rng: np.random.Generator,
+) -> dict[str, list[BoardView]]:
+    """Every camera's view of every board pose, rendered and detected."""
+    return {
+        c.name: [observe(detector, render_view(SPEC, c, P, rng), k) for k, P in enumerate(poses)]
+        for c in cameras
+    }
+
+
 @pytest.mark.slow
 def test_recovers_known_cameras() -> None:
     rng = np.random.default_rng(7)
     truth = true_cameras()
     poses = board_poses(90, rng)
     detector = BoardDetector(SPEC)
-    views = {
-        c.name: [observe(detector, render_view(SPEC, c, P, rng), k) for k, P in enumerate(poses)]
-        for c in truth
-    }
+    views = observe_all(truth, poses, detector, rng)
     intrinsics = [calibrate_intrinsics(c.name, views[c.name], detector, SIZE).camera for c in truth]
     detections = {n: {v.frame: v.detection for v in vs} for n, vs in views.items()}
     floor = next(
@@ -103,10 +113,7 @@ def test_camera_sharing_no_view_is_named() -> None:
     truth = true_cameras()[:2]
     poses = board_poses(12, rng)
     detector = BoardDetector(SPEC)
-    views = {
-        c.name: [observe(detector, render_view(SPEC, c, P, rng), k) for k, P in enumerate(poses)]
-        for c in truth
-    }
+    views = observe_all(truth, poses, detector, rng)
     intrinsics = [calibrate_intrinsics(c.name, views[c.name], detector, SIZE).camera for c in truth]
     # cam1 saw the board only in frames cam0 did not.
     detections = {
