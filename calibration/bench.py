@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from calibration.boards import BoardSpec, read_caliscope_charuco
-from calibration.camera import Camera, Rig
 from calibration.intrinsics import BoardView
 from calibration.pipeline import board_check, calibrate_views, compare_rigs, detect_videos
 from calibration.rigfile import read_caliscope
 from calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
 from calibration.triangulate import triangulate
+from syncpose.camera import Camera, Rig
 
 logger = logging.getLogger(__name__)
 
@@ -170,12 +170,11 @@ def run_calibration_bench(data_dir: Path) -> dict[str, Any]:
 
 def synthetic_offsets() -> dict[str, Any]:
     """The offset estimator on a simulated rig with known latencies (one and two frames too)."""
-    from syncpose.simcam import look_at, ring_position
+    from syncpose.camera import look_at, ring_position
 
     rig = Rig(
         tuple(
-            Camera.from_pinhole(f"c{i}", look_at(ring_position(i, 4), (0, 0, 1), 1000, 1280, 720))
-            for i in range(4)
+            look_at(ring_position(i, 4), (0, 0, 1), 1000, 1280, 720, name=f"c{i}") for i in range(4)
         )
     )
     latency_ms = [0.0, 12.3, -41.7, 57.9]

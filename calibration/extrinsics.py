@@ -26,8 +26,8 @@ from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 
 from calibration.boards import BoardDetector, Detection
-from calibration.camera import Camera, Rig, matrix_to_rodrigues, rodrigues_to_matrix
 from calibration.intrinsics import CalibrationError
+from syncpose.camera import Camera, Rig, matrix_to_rodrigues, rodrigues_to_matrix
 
 logger = logging.getLogger(__name__)
 

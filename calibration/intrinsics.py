@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.boards import BoardDetector, Detection
-from calibration.camera import Camera
+from syncpose.camera import Camera
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.boards import BoardDetector, BoardSpec
-from calibration.camera import Rig, rigid_fit
 from calibration.intrinsics import BoardView, CalibrationError, observe
 from calibration.triangulate import triangulate
 from calibration.wizard import CalibrationWizard
+from syncpose.camera import Rig, rigid_fit
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.camera import Camera, Rig, matrix_to_rodrigues
+from syncpose.camera import Camera, Rig, matrix_to_rodrigues
 
 #: Qualisys stores pixel quantities in sensor units of 1/64 pixel.
 QUALISYS_SUBPIXELS = 64.0

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from calibration.camera import Camera, Rig
 from calibration.triangulate import triangulate
+from syncpose.camera import Camera, Rig
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -19,7 +19,6 @@ from enum import Enum
 from typing import Any
 
 from calibration.boards import BoardDetector, BoardSpec, Detection
-from calibration.camera import Camera, Rig
 from calibration.extrinsics import ExtrinsicsResult, calibrate_extrinsics, reframe
 from calibration.intrinsics import (
     BoardView,
@@ -29,6 +28,7 @@ from calibration.intrinsics import (
     coverage_feedback,
     coverage_map,
 )
+from syncpose.camera import Camera, Rig
 
 
 class Step(Enum):

@@ -194,10 +194,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_intrinsics(args: argparse.Namespace) -> int:
     """One camera's intrinsics from a video or a folder of images."""
     from calibration.boards import BoardDetector
-    from calibration.camera import Rig
     from calibration.intrinsics import CalibrationError, calibrate_intrinsics
     from calibration.pipeline import read_image_views, read_views
     from calibration.rigfile import write_rig
+    from syncpose.camera import Rig
 
     try:
         detector = BoardDetector(_board_spec(args))

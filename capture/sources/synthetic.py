@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from capture.sources.base import SourceFrame
+from syncpose.camera import Camera, look_at, ring_position
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns, period_ns
 from syncpose.config import SyntheticSourceConfig
 from syncpose.motion import Motion, load_motion
-from syncpose.simcam import PinholeCamera, look_at, ring_position
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,14 +45,14 @@ class MotionPlayer:
 class SkeletonRenderer:
     """Draws a floor grid and a stick figure; cheap enough for 4 x 60 fps at 1280x720."""
 
-    def __init__(self, camera: PinholeCamera, bones: list[tuple[int, int]]) -> None:
+    def __init__(self, camera: Camera, bones: list[tuple[int, int]]) -> None:
         self.camera = camera
         self.bones = bones
         self.background = self._background()
 
     def _background(self) -> npt.NDArray[np.uint8]:
         cam = self.camera
-        img = np.full((cam.height, cam.width, 3), (58, 52, 48), dtype=np.uint8)
+        img = np.full((cam.size[1], cam.size[0], 3), (58, 52, 48), dtype=np.uint8)
         ticks = np.linspace(-3.0, 3.0, 13)
         for a in ticks:
             for p, q in (((a, -3.0, 0.0), (a, 3.0, 0.0)), ((-3.0, a, 0.0), (3.0, a, 0.0))):
@@ -104,7 +104,7 @@ class SyntheticSource:
         self.player = MotionPlayer(motion or load_motion(config.motion), config.clip)
         position = config.position or ring_position(camera_index, camera_count)
         self.camera = look_at(
-            position, config.look_at, config.focal_px, config.width, config.height
+            position, config.look_at, config.focal_px, config.width, config.height, name=camera_id
         )
         self.renderer = SkeletonRenderer(self.camera, self.player.motion.bones)
         self._names = self.player.motion.joint_names

@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.boards import BoardSpec
-from calibration.camera import Camera
+from syncpose.camera import Camera
 
 _TEXTURES: dict[BoardSpec, tuple[npt.NDArray[np.uint8], float]] = {}
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from calibration.boards import BoardDetector, BoardSpec
-from calibration.camera import Camera, rigid_fit, rodrigues_to_matrix
 from calibration.extrinsics import BOARD_TO_Z_UP, calibrate_extrinsics
 from calibration.intrinsics import BoardView, CalibrationError, calibrate_intrinsics, observe
-from syncpose.simcam import look_at
+from syncpose.camera import Camera, look_at, rigid_fit, rodrigues_to_matrix
 from tests.helpers.render import render_view
 
 SPEC = BoardSpec("charuco", 5, 7, 0.09)
@@ -25,8 +24,8 @@ def true_cameras() -> list[Camera]:
             ((1.0, -2.8, 1.9), 940.0, -0.25),
         ]
     ):
-        pin = look_at(pos, (0.0, 0.0, 1.0), f, *SIZE)
-        cam = Camera.from_pinhole(f"cam{i}", pin, np.array([k1, 0.06, 0.0, 0.0, 0.0]))
+        dist = np.array([k1, 0.06, 0.0, 0.0, 0.0])
+        cam = look_at(pos, (0.0, 0.0, 1.0), f, *SIZE, name=f"cam{i}", dist=dist)
         K = cam.K.copy()
         K[:2, 2] += (7.0 * (i - 1), -5.0 * (i - 1))  # principal points off-centre
         cams.append(Camera(cam.name, SIZE, K, cam.dist, cam.rvec, cam.tvec))

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.camera import Camera, Rig
 from calibration.rigfile import (
     RigFileError,
     load_rig,
@@ -17,6 +16,7 @@ from calibration.rigfile import (
     read_rig,
     write_rig,
 )
+from syncpose.camera import Camera, Rig
 from tests.conftest import shared_file
 
 K = np.array([[900.0, 0.0, 640.0], [0.0, 905.0, 360.0], [0.0, 0.0, 1.0]])
@@ -109,3 +109,23 @@ def test_caliscope_import() -> None:
     assert load_rig(shared_file("calibration/caliscope_4cam_charuco/camera_array.toml")).same_as(
         rig
     )
+
+
+@pytest.mark.parametrize(
+    "rvec",
+    [
+        (0.0, 0.0, 0.0),
+        (1e-9, -2e-9, 0.0),
+        (0.3, -1.2, 0.5),
+        (np.pi, 0.0, 0.0),
+        (0.0, 3.14159, 0.001),
+        (2.0, 1.0, -0.5),
+    ],
+)
+def test_rodrigues_matches_opencv(rvec: tuple[float, float, float]) -> None:
+    from syncpose.camera import matrix_to_rodrigues, rodrigues_to_matrix
+
+    R_cv, _ = cv2.Rodrigues(np.array(rvec, dtype=np.float64))
+    np.testing.assert_allclose(rodrigues_to_matrix(rvec), R_cv, atol=1e-12)
+    back = rodrigues_to_matrix(matrix_to_rodrigues(R_cv))
+    np.testing.assert_allclose(back, R_cv, atol=1e-9)

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.camera import Camera, Rig
 from calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
-from syncpose.simcam import look_at, ring_position
+from syncpose.camera import Rig, look_at, ring_position
 from tests.conftest import shared_file
 
 
@@ -19,8 +18,7 @@ def test_recovers_known_offsets_within_2ms() -> None:
     latencies up to two frames; 0.7 px detector noise."""
     rig = Rig(
         tuple(
-            Camera.from_pinhole(f"c{i}", look_at(ring_position(i, 4), (0, 0, 1), 1000, 1280, 720))
-            for i in range(4)
+            look_at(ring_position(i, 4), (0, 0, 1), 1000, 1280, 720, name=f"c{i}") for i in range(4)
         )
     )
     latency_ms = [0.0, 12.3, -41.7, 57.9]

@@ -7,19 +7,19 @@ import csv
 import numpy as np
 import pytest
 
-from calibration.camera import Camera, Rig
 from calibration.rigfile import read_caliscope
 from calibration.triangulate import triangulate
-from syncpose.simcam import look_at, ring_position
+from syncpose.camera import Rig, look_at, ring_position
 from tests.conftest import shared_file
 
 
 def ring_rig(n: int = 4, dist: bool = True) -> Rig:
     cams = []
     for i in range(n):
-        pin = look_at(ring_position(i, n), (0.0, 0.0, 1.0), 1000.0, 1280, 720)
         d = np.array([-0.2, 0.05, 0.001, 0.0005, 0.0]) if dist else np.zeros(5)
-        cams.append(Camera.from_pinhole(f"c{i}", pin, d))
+        cams.append(
+            look_at(ring_position(i, n), (0.0, 0.0, 1.0), 1000.0, 1280, 720, name=f"c{i}", dist=d)
+        )
     return Rig(tuple(cams))
 
 

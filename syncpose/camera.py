@@ -1,5 +1,8 @@
 """Camera and rig model: pinhole with OpenCV's 5-coefficient radial/tangential distortion.
 
+The one camera model of the project, in the core so that calibration, the simulated cameras of
+capture and the simulator all share it. Pure numpy.
+
 Conventions (OpenCV's): world points ``X`` (metres, Z up) map to camera coordinates
 ``x_cam = R @ X + t`` (x right, y down, z forward); ``rvec`` is the Rodrigues vector of ``R``.
 Distortion ``dist = (k1, k2, p1, p2, k3)`` acts on normalised coordinates. Everything is
@@ -10,31 +13,48 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
-
-from syncpose.simcam import PinholeCamera
 
 FloatArray = npt.NDArray[np.float64]
 
 _UNDISTORT_ITERATIONS = 30
 
 
+def _skew(k: FloatArray) -> FloatArray:
+    return np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+
+
 def rodrigues_to_matrix(rvec: npt.ArrayLike) -> FloatArray:
-    """(3,) Rodrigues vector -> (3, 3) rotation matrix."""
-    R, _ = cv2.Rodrigues(np.asarray(rvec, dtype=np.float64).reshape(3, 1))
-    return np.asarray(R, dtype=np.float64)
+    """(3,) Rodrigues vector (axis x angle) -> (3, 3) rotation matrix."""
+    r = np.asarray(rvec, dtype=np.float64).reshape(3)
+    theta = float(np.linalg.norm(r))
+    if theta < 1e-12:
+        return np.eye(3) + _skew(r)
+    K = _skew(r / theta)
+    return np.eye(3) + math.sin(theta) * K + (1.0 - math.cos(theta)) * (K @ K)
 
 
 def matrix_to_rodrigues(R: npt.ArrayLike) -> FloatArray:
-    """(3, 3) rotation matrix -> (3,) Rodrigues vector."""
-    rvec, _ = cv2.Rodrigues(np.asarray(R, dtype=np.float64))
-    return np.asarray(rvec, dtype=np.float64).reshape(3)
+    """(3, 3) rotation matrix -> (3,) Rodrigues vector (angle in [0, pi])."""
+    M = np.asarray(R, dtype=np.float64)
+    vee = np.array([M[2, 1] - M[1, 2], M[0, 2] - M[2, 0], M[1, 0] - M[0, 1]])
+    theta = math.acos(max(-1.0, min(1.0, (float(np.trace(M)) - 1.0) / 2.0)))
+    if theta < 1e-6:
+        return vee / 2.0
+    if math.pi - theta < 1e-4:  # near a half turn: the axis from the symmetric part
+        B = (M + np.eye(3)) / 2.0
+        i = int(np.argmax(np.diag(B)))
+        axis = B[:, i] / math.sqrt(max(B[i, i], 1e-300))
+        if vee @ axis < 0:
+            axis = -axis
+        return np.asarray(axis / np.linalg.norm(axis) * theta, dtype=np.float64)
+    return vee * (theta / (2.0 * math.sin(theta)))
 
 
 def rigid_fit(src: npt.ArrayLike, dst: npt.ArrayLike) -> FloatArray:
@@ -98,18 +118,6 @@ class Camera:
         """(3, 4) projection matrix ``K [R | t]`` (distortion not included)."""
         return np.asarray(self.K @ np.hstack([self.R, self.tvec[:, None]]), dtype=np.float64)
 
-    @classmethod
-    def from_pinhole(cls, name: str, cam: PinholeCamera, dist: npt.ArrayLike = ()) -> Camera:
-        """A camera from the simulator's distortion-free pinhole (``syncpose.simcam``)."""
-        return cls(
-            name,
-            (cam.width, cam.height),
-            cam.K,
-            np.asarray(dist),
-            matrix_to_rodrigues(cam.R),
-            cam.t,
-        )
-
     def with_pose(self, rvec: npt.ArrayLike, tvec: npt.ArrayLike) -> Camera:
         return Camera(self.name, self.size, self.K, self.dist, np.asarray(rvec), np.asarray(tvec))
 
@@ -157,6 +165,13 @@ class Camera:
             dy = p1 * (r2 + 2.0 * yy * yy) + 2.0 * p2 * xx * yy
             x = np.stack([(xd[..., 0] - dx) / radial, (xd[..., 1] - dy) / radial], axis=-1)
         return np.asarray(x, dtype=np.float64)
+
+    def in_image(self, uv: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Which pixels (..., 2) fall inside the image (NaN: no)."""
+        p = np.asarray(uv, dtype=np.float64)
+        u, v = p[..., 0], p[..., 1]
+        w, h = self.size
+        return np.asarray((u >= 0) & (u < w) & (v >= 0) & (v < h), dtype=np.bool_)
 
     def rays(self, pixels: npt.ArrayLike) -> FloatArray:
         """Pixels (..., 2) -> unit ray directions (..., 3) in world coordinates, from ``centre``."""
@@ -221,3 +236,38 @@ class Rig:
         return len(self.cameras) == len(other.cameras) and all(
             a.same_as(b) for a, b in zip(self.cameras, other.cameras, strict=True)
         )
+
+
+def look_at(
+    position: npt.ArrayLike,
+    target: npt.ArrayLike,
+    focal_px: float,
+    width: int,
+    height: int,
+    *,
+    name: str = "cam",
+    dist: npt.ArrayLike = (),
+) -> Camera:
+    """A camera at ``position`` aimed at ``target`` (world Z up, no roll), principal point at
+    the image centre."""
+    c = np.asarray(position, dtype=np.float64)
+    forward = np.asarray(target, dtype=np.float64) - c
+    norm = float(np.linalg.norm(forward))
+    if norm < 1e-9:
+        raise ValueError("camera position and look-at target coincide")
+    forward /= norm
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    if np.linalg.norm(right) < 1e-6:  # looking straight up or down
+        right = np.array([1.0, 0.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R = np.stack([right, down, forward])
+    K = np.array([[focal_px, 0.0, width / 2.0], [0.0, focal_px, height / 2.0], [0.0, 0.0, 1.0]])
+    return Camera(name, (width, height), K, np.asarray(dist), matrix_to_rodrigues(R), -R @ c)
+
+
+def ring_position(index: int, count: int, radius: float = 4.0) -> tuple[float, float, float]:
+    """Default place of camera ``index`` of ``count``: evenly on a circle, heights 1.2-2.5 m."""
+    angle = 2.0 * math.pi * index / max(count, 1) + math.pi / 4.0
+    height = 1.2 + 1.3 * ((index * 0.618034) % 1.0)
+    return (radius * math.cos(angle), radius * math.sin(angle), height)
