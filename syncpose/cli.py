@@ -313,6 +313,29 @@ def cmd_bench_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_accuracy(args: argparse.Namespace) -> int:
+    from inference.accuracy import format_table, run_accuracy
+
+    try:
+        report = run_accuracy(
+            args.motion,
+            rig=args.rig,
+            fps=args.fps,
+            offsets=args.offsets,
+            methods=args.methods.split(","),
+            seed=args.seed,
+            max_frames=args.max_frames,
+        )
+    except (ValueError, OSError) as exc:
+        _out(f"bench accuracy: {exc}")
+        return 1
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    _out(format_table(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncpose",
@@ -410,6 +433,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, default=None, help="write the report here")
     p.set_defaults(func=cmd_bench_calibration)
+    p = bench.add_parser("accuracy", help="3D accuracy of every method on simulated weak sync")
+    p.add_argument("--motion", type=Path, nargs="+", required=True, help="motion .npz/.bvh files")
+    p.add_argument("--rig", default="default", help="default, random, or a rig file")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--offsets", choices=["uniform", "none"], default="uniform")
+    p.add_argument("--methods", default="dlt,time_aware,oracle_sync")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench_accuracy)
     return parser
 
 

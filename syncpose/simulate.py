@@ -1,0 +1,217 @@
+"""Weakly synchronised multi-view 2D from real motion capture: the project's measuring stick.
+
+For a clip, a rig and a tick rate: the subject is placed and turned at random in a 2 m x 2 m
+area; each camera gets a constant offset δ_v ~ U(0, one period) (camera 0: 0) plus per-frame
+jitter; view ``v`` at tick ``t_ref`` sees the pose at ``t_ref + δ_v + jitter`` (cubic
+interpolation of the clip), projected through its (distorted) camera; then the detector error
+model (SynSP's taxonomy) is applied. The *same* noise is applied to the oracle observations
+(all offsets 0), so methods can be compared against the synchronised floor.
+
+Detector error model (defaults, all in :class:`DetectorNoise`): Gaussian jitter of 1.5 px at
+1000 px focal length (scaled with focal length and with 1/depth, i.e. constant in the body's
+size), correlated from frame to frame (AR(1), ρ = 0.5: real detectors track and smooth, so
+consecutive errors are not independent — with white noise, averaging two frames would look
+better than a synchronised single frame), 1 % outliers displaced by 20-100 px, 2 % missed
+joints (confidence 0), left/right swaps in 0.5 % of a view's frames, and confidence from 0.95
+falling with distance beyond 4 m and for joints behind the body (self-occlusion proxy: farther
+than the pelvis from the camera by 0.15 m), whose jitter doubles. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from syncpose.camera import Rig, look_at, ring_position
+from syncpose.motion import Clip
+from syncpose.skeleton import JOINTS, LEFT_RIGHT, MOCAP
+
+FloatArray = npt.NDArray[np.float64]
+_PELVIS = JOINTS.index("pelvis")
+
+
+@dataclass(frozen=True)
+class DetectorNoise:
+    """The detector error model; see the module docstring."""
+
+    jitter_px: float = 1.5  # σ at 1000 px focal length and 4 m
+    temporal_correlation: float = 0.5  # AR(1) coefficient of the jitter between frames
+    outlier_rate: float = 0.01
+    outlier_px: tuple[float, float] = (20.0, 100.0)
+    miss_rate: float = 0.02
+    swap_rate: float = 0.005
+    base_confidence: float = 0.95
+    occluded_confidence: float = 0.55
+
+    @classmethod
+    def none(cls) -> DetectorNoise:
+        return cls(0.0, 0.0, 0.0, (0.0, 0.0), 0.0, 0.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SyncModel:
+    """How cameras are (not) synchronised."""
+
+    fps: float = 30.0
+    offsets: str = "uniform"  # "uniform": δ_v ~ U(0, T), camera 0 at 0; "none": all 0
+    jitter_ms: float = 1.0
+    drop_rate: float = 0.0
+
+
+def default_rig() -> Rig:
+    """The evaluation rig: 4 cameras 1280x720, f = 1000 px, on a 4 m circle at 1.2-2.5 m,
+    aimed at the middle of the capture area."""
+    return Rig(
+        tuple(
+            look_at(ring_position(i, 4), (0.0, 0.0, 1.0), 1000.0, 1280, 720, name=f"cam{i}")
+            for i in range(4)
+        )
+    )
+
+
+def random_rig(rng: np.random.Generator, n_cameras: int | None = None) -> Rig:
+    """2-8 cameras with varied placement (arc, radius, height), intrinsics and distortion."""
+    n = int(n_cameras or rng.integers(2, 9))
+    start = rng.uniform(0.0, 2.0 * math.pi)
+    spread = rng.uniform(math.pi / 2.0, 2.0 * math.pi)
+    sizes = [(1280, 720), (1920, 1080), (640, 480), (1080, 1920)]
+    cams = []
+    for i in range(n):
+        angle = start + spread * (i + rng.uniform(-0.2, 0.2)) / max(n, 1)
+        radius = rng.uniform(2.5, 6.0)
+        pos = (radius * math.cos(angle), radius * math.sin(angle), rng.uniform(0.6, 3.0))
+        target = (rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4), rng.uniform(0.7, 1.3))
+        w, h = sizes[int(rng.integers(len(sizes)))]
+        f = rng.uniform(0.55, 1.1) * max(w, h)
+        dist = np.array([rng.uniform(-0.3, 0.1), rng.uniform(-0.05, 0.1), 0.0, 0.0, 0.0])
+        cams.append(look_at(pos, target, f, w, h, name=f"cam{i}", dist=dist))
+    return Rig(tuple(cams))
+
+
+def place_subject(clip: Clip, rng: np.random.Generator, area_m: float = 2.0) -> FloatArray:
+    """The clip's positions (T, J, 3) moved so its mean pelvis is at a random point of the
+    ``area_m`` square and turned by a random yaw."""
+    pos = clip.positions
+    centre = pos[:, 0, :2].mean(axis=0)
+    yaw = rng.uniform(0.0, 2.0 * math.pi)
+    R = np.array([[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]])
+    shift = rng.uniform(-area_m / 2.0, area_m / 2.0, size=2)
+    out = pos.copy()
+    out[..., :2] = (pos[..., :2] - centre) @ R.T + shift
+    return out
+
+
+@dataclass
+class Sequence2D:
+    """One simulated clip. Shapes: K ticks, V views, J = len(JOINTS).
+
+    ``t_ref`` (K,) seconds; ``truth`` (K, J, 3) the pose at each tick; ``points`` (V, K, J, 2)
+    weakly synchronised detections, ``oracle`` the same with offsets 0 (same noise);
+    ``confidence`` (V, K, J); ``t_capture`` (V, K) each view's capture time (NaN = dropped);
+    ``offsets`` (V,) the constant δ_v in seconds.
+    """
+
+    clip: str
+    t_ref: FloatArray
+    truth: FloatArray
+    points: FloatArray
+    oracle: FloatArray
+    confidence: FloatArray
+    t_capture: FloatArray
+    offsets: FloatArray
+    rig: Rig
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def simulate_clip(
+    clip: Clip,
+    rig: Rig,
+    rng: np.random.Generator,
+    *,
+    sync: SyncModel = SyncModel(),
+    noise: DetectorNoise = DetectorNoise(),
+    max_ticks: int | None = None,
+) -> Sequence2D:
+    """Simulate one clip (see the module docstring); needs a clip longer than two periods."""
+    period = 1.0 / sync.fps
+    V = len(rig.cameras)
+    positions = place_subject(clip, rng)
+    placed = Clip(clip.name, positions, clip.fps)
+    # Ticks from one period in (so every view has a previous frame) to one period before the end.
+    t_ref = np.arange(period, clip.duration_s - period, period)
+    if max_ticks is not None:
+        t_ref = t_ref[:max_ticks]
+    K = len(t_ref)
+    if sync.offsets == "uniform":
+        offsets = np.concatenate([[0.0], rng.uniform(0.0, period, V - 1)])
+    elif sync.offsets == "none":
+        offsets = np.zeros(V)
+    else:
+        raise ValueError(f"unknown offsets model {sync.offsets!r} (uniform or none)")
+    jitter = (
+        rng.normal(0.0, sync.jitter_ms / 1000.0, size=(V, K))
+        if sync.jitter_ms
+        else np.zeros((V, K))
+    )
+    t_capture = t_ref[None] + offsets[:, None] + jitter
+    truth = _joints(placed, t_ref)
+    seen = _joints(placed, np.clip(t_capture, 0.0, placed.duration_s))  # (V, K, J, 3)
+    points = np.stack([cam.project(seen[v]) for v, cam in enumerate(rig.cameras)])
+    oracle = np.stack([cam.project(truth) for cam in rig.cameras])
+    confidence, noise_px, swap = _detector(rig, seen, rng, noise, (V, K))
+    points, oracle = points + noise_px, oracle + noise_px
+    for v, k in zip(*np.nonzero(swap), strict=True):
+        for a, b in LEFT_RIGHT:
+            points[v, k, [a, b]] = points[v, k, [b, a]]
+            oracle[v, k, [a, b]] = oracle[v, k, [b, a]]
+    if sync.drop_rate:
+        dropped = rng.random((V, K)) < sync.drop_rate
+        points[dropped] = np.nan
+        t_capture = np.where(dropped, np.nan, t_capture)
+    for arr in (points, oracle):
+        outside = ~np.stack([cam.in_image(arr[v]) for v, cam in enumerate(rig.cameras)])
+        arr[outside] = np.nan
+    confidence = np.where(np.isfinite(points).all(axis=-1), confidence, 0.0)
+    return Sequence2D(clip.name, t_ref, truth, points, oracle, confidence, t_capture, offsets, rig)
+
+
+def _joints(clip: Clip, t: FloatArray) -> FloatArray:
+    joints, _ = MOCAP.apply(clip.sample(t))
+    return joints
+
+
+def _detector(
+    rig: Rig, seen: FloatArray, rng: np.random.Generator, noise: DetectorNoise, vk: tuple[int, int]
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Confidence (V, K, J), pixel noise (V, K, J, 2) and swapped view-frames (V, K)."""
+    V, K = vk
+    J = len(JOINTS)
+    conf = np.full((V, K, J), noise.base_confidence)
+    scale = np.empty((V, K, J))
+    for v, cam in enumerate(rig.cameras):
+        depth = cam.to_camera(seen[v])[..., 2]  # (K, J)
+        behind = depth > depth[:, _PELVIS : _PELVIS + 1] + 0.15
+        far = np.clip((depth - 4.0) / 8.0, 0.0, 0.5)
+        conf[v] = np.where(behind, noise.occluded_confidence, noise.base_confidence) - far
+        scale[v] = noise.jitter_px * (cam.K[0, 0] / 1000.0) * (4.0 / np.maximum(depth, 0.5))
+        scale[v] *= np.where(behind, 2.0, 1.0)
+    white = rng.normal(size=(V, K, J, 2))
+    rho = noise.temporal_correlation
+    if rho:
+        innovation = math.sqrt(1.0 - rho * rho)
+        for k in range(1, K):
+            white[:, k] = rho * white[:, k - 1] + innovation * white[:, k]
+    noise_px = white * scale[..., None]
+    if noise.outlier_rate:
+        out = rng.random((V, K, J)) < noise.outlier_rate
+        mag = rng.uniform(*noise.outlier_px, size=(V, K, J))
+        ang = rng.uniform(0.0, 2.0 * math.pi, size=(V, K, J))
+        noise_px += (out * mag)[..., None] * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
+    if noise.miss_rate:
+        conf[rng.random((V, K, J)) < noise.miss_rate] = 0.0
+    swap = rng.random((V, K)) < noise.swap_rate if noise.swap_rate else np.zeros((V, K), bool)
+    noise_px = np.where((conf > 0)[..., None], noise_px, np.nan)
+    return np.clip(conf, 0.0, 1.0), noise_px, swap
