@@ -315,7 +315,15 @@ def cmd_bench_calibration(args: argparse.Namespace) -> int:
 
 def cmd_bench_accuracy(args: argparse.Namespace) -> int:
     from inference.accuracy import format_table, run_accuracy
+    from syncpose.simulate import DetectorNoise
 
+    noise = DetectorNoise(
+        jitter_px=args.jitter_px,
+        temporal_correlation=args.noise_correlation,
+        outlier_rate=args.outlier_rate,
+        miss_rate=args.miss_rate,
+        swap_rate=args.swap_rate,
+    )
     try:
         report = run_accuracy(
             args.motion,
@@ -325,6 +333,8 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
             methods=args.methods.split(","),
             seed=args.seed,
             max_frames=args.max_frames,
+            drop_rate=args.drop_rate,
+            noise=noise,
         )
     except (ValueError, OSError) as exc:
         _out(f"bench accuracy: {exc}")
@@ -441,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="dlt,time_aware,oracle_sync")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--drop-rate", type=float, default=0.0, help="dropped frames per view")
+    p.add_argument("--jitter-px", type=float, default=1.5, help="detector jitter σ at f=1000 px")
+    p.add_argument("--noise-correlation", type=float, default=0.5, help="AR(1) ρ of the jitter")
+    p.add_argument("--outlier-rate", type=float, default=0.01)
+    p.add_argument("--miss-rate", type=float, default=0.02)
+    p.add_argument("--swap-rate", type=float, default=0.005)
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench_accuracy)
     return parser
