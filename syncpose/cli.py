@@ -346,6 +346,27 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_bvh(args: argparse.Namespace) -> int:
+    """Convert Bandai-Namco or CMU BVH files into one motion file in the shared npz format."""
+    from syncpose.motion import Motion, MotionFileError, read_bvh_motion, write_motion
+
+    try:
+        motions = [read_bvh_motion(p) for p in args.bvh]
+        fps = {m.clips[0].fps for m in motions}
+        if len(fps) > 1:
+            raise MotionFileError(f"the files have different frame rates {sorted(fps)}")
+        merged = Motion(
+            motions[0].joint_names, motions[0].parents, tuple(m.clips[0] for m in motions)
+        )
+        write_motion(args.out, merged)
+    except (MotionFileError, OSError) as exc:
+        _out(f"import-bvh: {exc}")
+        return 1
+    frames = sum(c.n_frames for c in merged.clips)
+    _out(f"wrote {args.out}: {len(merged.clips)} clips, {frames} frames at {fps.pop():g} fps")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncpose",
@@ -393,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=float, default=300.0)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_board)
+
+    p = sub.add_parser("import-bvh", help="BVH files (Bandai-Namco, CMU) -> a motion .npz")
+    p.add_argument("bvh", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_import_bvh)
 
     p = sub.add_parser("validate-config", help="check a rig YAML file; exit 1 on problems")
     p.add_argument("file", type=Path)

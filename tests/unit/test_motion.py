@@ -100,3 +100,17 @@ def test_bvh_import_has_rigid_bones_and_plausible_stature(
     head = pos[:, MOTION_JOINTS.index("Head"), 2].mean()
     assert head_range[0] < head < head_range[1]
     assert pos[..., 2].min() < 0.15  # a foot reaches the floor
+
+
+@pytest.mark.shared_data
+def test_import_bvh_command_writes_the_shared_format(tmp_path: Path) -> None:
+    from syncpose.cli import main
+
+    bvh = sorted(shared_file("mocap/bvh").glob("dataset-1_*.bvh"))
+    out = tmp_path / "m.npz"
+    assert main(["import-bvh", *map(str, bvh), "--out", str(out)]) == 0
+    motion = read_motion(out)
+    assert [c.name for c in motion.clips] == [p.stem for p in bvh]
+    assert motion.joint_names == MOTION_JOINTS and motion.clips[0].fps == 30.0
+    again = read_bvh_motion(bvh[0]).clips[0].positions
+    np.testing.assert_allclose(motion.clips[0].positions, again, atol=0.0005 + 1e-12)
