@@ -15,7 +15,6 @@ time from a separate subscriber, like any downstream consumer:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -311,12 +310,6 @@ def _drain_headers(sock: zmq.Socket[Any], decoder: Decoder, counter: _SeqCounter
         decoded = decoder.decode(frames)
         if decoded is not None and isinstance(decoded.message, FrameHeader):
             counter.add(decoded.message)
-
-
-def write_report(report: dict[str, Any], path: Path | None) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def run_repeated(opts: CaptureBenchOptions, repeat: int) -> dict[str, Any]:

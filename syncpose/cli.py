@@ -28,6 +28,13 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
+def _write_json(path: Path | None, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` (creating its folder); nothing when None."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def demo_config_text() -> str:
     """The embedded demo rig (4 synthetic cameras, 30 fps, weakly synchronised)."""
     return (resources.files("syncpose") / "data" / "demo_rig.yaml").read_text(encoding="utf-8")
@@ -81,7 +88,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_capture(args: argparse.Namespace) -> int:
-    from capture.bench import CaptureBenchOptions, run_repeated, write_report
+    from capture.bench import CaptureBenchOptions, run_repeated
 
     opts = CaptureBenchOptions(
         cameras=args.cameras,
@@ -95,7 +102,7 @@ def cmd_bench_capture(args: argparse.Namespace) -> int:
         consume_pixels=args.consume_pixels,
     )
     report = run_repeated(opts, args.repeat)
-    write_report(report, args.json)
+    _write_json(args.json, report)
     _out(json.dumps(report, indent=2))
     return 0
 
@@ -183,10 +190,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         _out(f"calibrate: {exc}")
         return 1
     write_rig(args.out, rig)
-    text = json.dumps(report.as_dict(), indent=2)
-    if args.report is not None:
-        args.report.write_text(text + "\n")
-    _out(text)
+    _write_json(args.report, report.as_dict())
+    _out(json.dumps(report.as_dict(), indent=2))
     _out(f"wrote {args.out} (calibration id {rig.id})")
     return 0
 
@@ -271,8 +276,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         }
         for e in estimates
     ]
-    if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    _write_json(args.json, rows)
     for r in rows:
         flag = "" if r["confident"] else "   (not confident: move the board faster or longer)"
         _out(
@@ -305,11 +309,8 @@ def cmd_bench_calibration(args: argparse.Namespace) -> int:
         _out(f"bench calibration: {args.data} does not hold the ChArUco recording (charuco.toml)")
         return 1
     report = run_calibration_bench(args.data)
-    text = json.dumps(report, indent=2)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    _out(text)
+    _write_json(args.json, report)
+    _out(json.dumps(report, indent=2))
     return 0
 
 
@@ -339,9 +340,7 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         _out(f"bench accuracy: {exc}")
         return 1
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    _write_json(args.json, report)
     _out(format_table(report))
     return 0
 

@@ -20,7 +20,7 @@ than the pelvis from the camera by 0.15 m), whose jitter doubles. Deterministic 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -123,7 +123,6 @@ class Sequence2D:
     t_capture: FloatArray
     offsets: FloatArray
     rig: Rig
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def simulate_clip(

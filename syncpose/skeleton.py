@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.motion import MOTION_JOINTS
+
 FloatArray = npt.NDArray[np.float64]
 
 JOINTS: tuple[str, ...] = (
@@ -109,13 +111,7 @@ def _build(
 
 
 #: Motion capture (the shared npz files; CMU BVH is imported into the same names).
-MOCAP_NAMES: tuple[str, ...] = (
-    "Hips", "Spine", "Chest", "Neck", "Head",
-    "Shoulder_L", "UpperArm_L", "LowerArm_L", "Hand_L",
-    "Shoulder_R", "UpperArm_R", "LowerArm_R", "Hand_R",
-    "UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
-    "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R",
-)  # fmt: skip
+MOCAP_NAMES: tuple[str, ...] = MOTION_JOINTS
 MOCAP = _build(
     "mocap",
     MOCAP_NAMES,
