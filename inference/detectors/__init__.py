@@ -1,0 +1,1 @@
+"""2D keypoint detectors, each mapping its keypoints into the project skeleton."""

@@ -1,0 +1,98 @@
+"""MediaPipe BlazePose through its Tasks API, with the model shipped in the package.
+
+One :class:`MediaPipePose` per camera: the VIDEO running mode tracks the person from frame to
+frame (much faster than detecting afresh), so frames must come in time order. Call
+:meth:`close` (or use it as a context manager): the landmarker holds native resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from syncpose.skeleton import BLAZEPOSE33
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def default_model_path() -> Path:
+    """The shipped ``pose_landmarker_full.task`` (see ``inference/models/NOTICE.md``)."""
+    return Path(str(resources.files("inference") / "models" / "pose_landmarker_full.task"))
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """One image's detection in the project skeleton: ``points`` (J, 2) pixels (NaN = none),
+    ``confidence`` (J,) in [0, 1]; ``raw`` (33, 3) the BlazePose landmarks (x, y px, score)."""
+
+    points: FloatArray
+    confidence: FloatArray
+    raw: FloatArray | None
+
+
+class MediaPipePose:
+    """BlazePose full in VIDEO mode; :meth:`detect` takes BGR images in time order."""
+
+    name = "mediapipe-blazepose-full"
+
+    def __init__(self, model_path: Path | None = None, min_confidence: float = 0.5) -> None:
+        from mediapipe.tasks import python as mp_tasks
+        from mediapipe.tasks.python import vision
+
+        options = vision.PoseLandmarkerOptions(
+            base_options=mp_tasks.BaseOptions(
+                model_asset_path=str(model_path or default_model_path())
+            ),
+            running_mode=vision.RunningMode.VIDEO,
+            num_poses=1,
+            min_pose_detection_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+        self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        self._last_ms = -1
+
+    def detect(self, image_bgr: npt.NDArray[np.uint8], t_ms: int) -> Keypoints:
+        """Keypoints of the person in ``image_bgr`` captured at ``t_ms`` (strictly increasing)."""
+        import mediapipe as mp
+
+        t = max(int(t_ms), self._last_ms + 1)  # the Tasks API needs strictly increasing times
+        self._last_ms = t
+        h, w = image_bgr.shape[:2]
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        result = self._landmarker.detect_for_video(
+            mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), t
+        )
+        if not result.pose_landmarks:
+            n = len(BLAZEPOSE33.sources)
+            return Keypoints(np.full((n, 2), np.nan), np.zeros(n), None)
+        raw = np.array(
+            [
+                (lm.x * w, lm.y * h, min(lm.visibility or 0.0, lm.presence or 1.0))
+                for lm in result.pose_landmarks[0]
+            ],
+            dtype=np.float64,
+        )
+        points, conf = BLAZEPOSE33.apply(raw[:, :2], raw[:, 2])
+        return Keypoints(points, conf, raw)
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> MediaPipePose:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
