@@ -39,15 +39,17 @@ def test_demo_runs_and_stops_with_no_process_left(how: str, tmp_path: Path) -> N
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "complete)" not in log.read_text():
+
+        def all_running(text: str) -> bool:
+            lines = [ln for ln in text.splitlines() if "complete)" in ln]
+            return bool(lines) and all(f"cam{i}: ok" in lines[-1] for i in range(4))
+
+        deadline = time.monotonic() + 90  # start-up is slow on a loaded 2-core machine
+        while time.monotonic() < deadline and not all_running(log.read_text()):
             time.sleep(0.2)
-        time.sleep(2.5)
         text = log.read_text()
         assert "demo: 4 synthetic cameras" in text
-        lines = [ln for ln in text.splitlines() if "complete)" in ln]
-        assert lines, text
-        assert "cam3: ok" in lines[-1]
+        assert all_running(text), text[-2000:]
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         else:
