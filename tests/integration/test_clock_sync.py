@@ -85,8 +85,13 @@ def test_remote_host_clock_offset_is_measured_and_applied() -> None:
         watcher.close()
         ctx.term()
     measured = loop.aligner.host_offsets_ns["pi"]
-    assert abs(measured + SKEW_NS) < NS_PER_MS, measured
-    assert len(bundles) >= 40  # without the offset, 'remote' would never be matched
+    # The estimate is off by at most half the probe's round trip: tens of microseconds on an
+    # idle loopback, a few milliseconds when the machine is starved of CPU.
+    assert abs(measured + SKEW_NS) < 2 * NS_PER_MS, measured
+    # Without the offset, 'remote' would never be matched.
+    assert len(bundles) >= 40, (
+        f"{len(bundles)} complete bundles; offsets {loop.aligner.host_offsets_ns}"
+    )
     # Relative offsets match the configured 10 ms. Both cameras are threads of this process here,
     # so a thread that wakes late under the GIL stamps (truthfully) late: median tight, max loose.
     period_ms = 1000.0 / 30
