@@ -241,19 +241,20 @@ def _bundle_adjust(
     ci, fi, obj, img = _observations(detections, names, frames, detector, min_corners)
     C, F = len(cameras), len(frames)
     n_int = 5 if refine_intrinsics else 0  # f, cx, cy, k1, k2
+
     # Parameter layout: [camera poses (6 each) | board poses (6 each) | intrinsics (5 each)].
+    def pose_params(T: Pose) -> FloatArray:
+        return np.concatenate([matrix_to_rodrigues(T[:3, :3]), T[:3, 3]])
+
+    intrinsics = [
+        np.array([(c.K[0, 0] + c.K[1, 1]) / 2, c.K[0, 2], c.K[1, 2], c.dist[0], c.dist[1]])
+        for c in cameras
+        if refine_intrinsics
+    ]
     x0 = np.concatenate(
-        [np.concatenate([matrix_to_rodrigues(T[:3, :3]), T[:3, 3]]) for T in cam_from_root]
-        + [
-            np.concatenate(
-                [matrix_to_rodrigues(root_from_board[f][:3, :3]), root_from_board[f][:3, 3]]
-            )
-            for f in frames
-        ]
-        + [
-            np.array([(c.K[0, 0] + c.K[1, 1]) / 2, c.K[0, 2], c.K[1, 2], c.dist[0], c.dist[1]])
-            for c in cameras
-        ][: C if refine_intrinsics else 0]
+        [pose_params(T) for T in cam_from_root]
+        + [pose_params(root_from_board[f]) for f in frames]
+        + intrinsics
     )
     fixed_dist = [c.dist.copy() for c in cameras]
     cam_off, board_off, int_off = 0, 6 * C, 6 * C + 6 * F

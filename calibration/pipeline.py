@@ -140,11 +140,9 @@ def calibrate_videos(
     """Calibrate the cameras named in ``videos`` (name -> video file)."""
     t0 = time.perf_counter()
     views, sizes = detect_videos(videos, spec, max_frames)
+    detection_s = time.perf_counter() - t0
     rig, report = calibrate_views(views, sizes, spec, floor_frame=floor_frame)
-    report.seconds = {
-        "detection": round(time.perf_counter() - t0 - sum(report.seconds.values()), 3),
-        **report.seconds,
-    }
+    report.seconds = {"detection": round(detection_s, 3), **report.seconds}
     return rig, report
 
 
@@ -184,11 +182,12 @@ def calibrate_views(
     n_frames = max(len(vs) for vs in views.values())
     for k in range(n_frames):  # the same frame index is the same moment in every video
         wizard.add_frame(k, {n: vs[k].detection for n, vs in views.items() if k < len(vs)})
-    ext = wizard.solve()
+    wizard.solve()
     wizard.accept()
     wizard.set_floor(floor_frame)
     wizard.result()
-    ext = wizard.extrinsics or ext
+    ext = wizard.extrinsics
+    assert ext is not None  # the wizard reached DONE
     t3 = time.perf_counter()
     detections = {n: {v.frame: v.detection for v in vs} for n, vs in views.items()}
     rig = ext.rig

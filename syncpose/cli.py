@@ -140,6 +140,9 @@ def _add_board_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inverted", action="store_true", help="the print is colour-inverted")
 
 
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
+
+
 def _video_files(items: list[Path]) -> list[Path]:
     """Video files given directly, or found in given folders."""
     files: list[Path] = []
@@ -149,9 +152,6 @@ def _video_files(items: list[Path]) -> list[Path]:
         else:
             files.append(item)
     return files
-
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
 
 
 def _print_feedback(lines: list[str]) -> None:
