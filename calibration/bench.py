@@ -16,28 +16,28 @@ from typing import Any
 
 import numpy as np
 
-from calibration.boards import BoardSpec, read_caliscope_charuco
+from calibration.boards import BoardSpec, Detection, read_caliscope_charuco
 from calibration.intrinsics import BoardView
-from calibration.pipeline import board_check, calibrate_views, compare_rigs, detect_videos
+from calibration.pipeline import (
+    board_check,
+    calibrate_views,
+    compare_rigs,
+    corner_array,
+    detect_videos,
+    triangulate_corners,
+)
 from calibration.rigfile import read_caliscope
 from calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
-from calibration.triangulate import triangulate
 from syncpose.camera import Camera, Rig
 
 logger = logging.getLogger(__name__)
 
 
 def per_camera_rms(
-    rig: Rig, views: dict[str, list[BoardView]], spec: BoardSpec
+    rig: Rig, detections: dict[str, dict[int, Detection]], spec: BoardSpec
 ) -> dict[str, float]:
     """RMS reprojection error per camera of every detected corner, triangulated from all views."""
-    n = max(len(v) for v in views.values())
-    obs = np.full((len(rig.cameras), n, spec.n_corners, 2), np.nan)
-    for c, cam in enumerate(rig.cameras):
-        for v in views[cam.name]:
-            if v.detection.count:
-                obs[c, v.frame, v.detection.ids] = v.detection.corners
-    tri = triangulate(rig, obs)
+    tri = triangulate_corners(rig, detections, spec)
     out = {}
     for c, cam in enumerate(rig.cameras):
         e = tri.errors[c][np.isfinite(tri.errors[c])]
@@ -129,28 +129,28 @@ def run_calibration_bench(data_dir: Path) -> dict[str, Any]:
             "intrinsic_rms_px": {n: c["intrinsic_rms_px"] for n, c in report.cameras.items()},
             "lens_model": {n: c["lens_model"] for n, c in report.cameras.items()},
             "bundle_adjustment_rms_px": {n: c["rms_px"] for n, c in report.cameras.items()},
-            "triangulated_rms_px": per_camera_rms(rig, views, spec),
+            "triangulated_rms_px": per_camera_rms(rig, detections, spec),
             "board_check": report.board_check,
             "vs_caliscope": compare_rigs(rig, reference),
         },
         "caliscope_reference": {
-            "triangulated_rms_px": per_camera_rms(reference, views, spec),
+            "triangulated_rms_px": per_camera_rms(reference, detections, spec),
             "board_check": board_check(reference, detections, spec),
         },
     }
     anipose_rig, info = run_aniposelib(views, sizes, spec)
     if anipose_rig is not None:
-        info["triangulated_rms_px"] = per_camera_rms(anipose_rig, views, spec)
+        info["triangulated_rms_px"] = per_camera_rms(anipose_rig, detections, spec)
         info["board_check"] = board_check(anipose_rig, detections, spec)
     out["aniposelib"] = info
     times = read_frame_times(data_dir / "timestamps.csv")
     t = time.perf_counter()
-    tracks = {}
-    for name, vs in views.items():
-        pts = np.full((len(vs), spec.n_corners, 2), np.nan)
-        for v in vs:
-            pts[v.frame, v.detection.ids] = v.detection.corners
-        tracks[name] = Track(times[name][: len(vs)], pts)
+    tracks = {
+        name: Track(
+            times[name][: len(vs)], corner_array(detections[name], range(len(vs)), spec.n_corners)
+        )
+        for name, vs in views.items()
+    }
     offsets = estimate_offsets(rig, tracks, search_ms=400.0)
     out["time_offsets"] = {
         "seconds": round(time.perf_counter() - t, 3),

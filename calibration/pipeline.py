@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from calibration.boards import BoardDetector, BoardSpec
+from calibration.boards import BoardDetector, BoardSpec, Detection
 from calibration.intrinsics import BoardView, CalibrationError, observe
-from calibration.triangulate import triangulate
+from calibration.triangulate import Triangulation, triangulate
 from calibration.wizard import CalibrationWizard
 from syncpose.camera import Rig, rigid_fit
 
@@ -215,18 +215,33 @@ def calibrate_views(
     return rig, report
 
 
+def corner_array(
+    detections: Mapping[Any, Detection], frames: Sequence[Any], n_corners: int
+) -> FloatArray:
+    """(len(frames), n_corners, 2) pixels of the board corners seen at each frame; NaN where
+    a corner was not seen (or the frame has no detection)."""
+    out = np.full((len(frames), n_corners, 2), np.nan)
+    for i, f in enumerate(frames):
+        det = detections.get(f)
+        if det is not None and det.count:
+            out[i, det.ids] = det.corners
+    return out
+
+
+def triangulate_corners(
+    rig: Rig, detections: Mapping[str, Mapping[Any, Detection]], spec: BoardSpec
+) -> Triangulation:
+    """Every detected corner of every frame, triangulated with ``rig``: (frames, corners)."""
+    frames = sorted({f for d in detections.values() for f in d}, key=str)
+    obs = np.stack([corner_array(detections[c.name], frames, spec.n_corners) for c in rig.cameras])
+    return triangulate(rig, obs)
+
+
 def board_check(
-    rig: Rig, detections: Mapping[str, Mapping[Any, Any]], spec: BoardSpec
+    rig: Rig, detections: Mapping[str, Mapping[Any, Detection]], spec: BoardSpec
 ) -> dict[str, float]:
     """Triangulate every detected corner; how far apart neighbouring corners come out (mm)."""
-    frames = sorted({f for d in detections.values() for f in d}, key=str)
-    index = {f: i for i, f in enumerate(frames)}
-    obs = np.full((len(rig.cameras), len(frames), spec.n_corners, 2), np.nan)
-    for c, cam in enumerate(rig.cameras):
-        for f, det in detections[cam.name].items():
-            if det.count:
-                obs[c, index[f], det.ids] = det.corners
-    tri = triangulate(rig, obs)
+    tri = triangulate_corners(rig, detections, spec)
     corners = spec.object_points()
     gaps = np.linalg.norm(corners[:, None] - corners[None], axis=-1)
     a, b = np.nonzero(np.triu(np.abs(gaps - spec.square_m) < 1e-6))

@@ -238,11 +238,10 @@ def cmd_intrinsics(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Estimate each camera's time offset from a board recording with per-frame times."""
-    import numpy as np
 
     from calibration.boards import BoardDetector
     from calibration.intrinsics import CalibrationError
-    from calibration.pipeline import read_views
+    from calibration.pipeline import corner_array, read_views
     from calibration.rigfile import RigFileError, load_rig
     from calibration.sync import Track, estimate_offsets, read_frame_times
 
@@ -257,10 +256,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             if name not in times:
                 raise ValueError(f"{args.timestamps}: no frame times for camera {name}")
             n = min(len(views), len(times[name]))
-            pts = np.full((n, detector.spec.n_corners, 2), np.nan)
-            for k, v in enumerate(views[:n]):
-                pts[k, v.detection.ids] = v.detection.corners
-            tracks[name] = Track(times[name][:n], pts)
+            seen = {v.frame: v.detection for v in views}
+            tracks[name] = Track(
+                times[name][:n], corner_array(seen, range(n), detector.spec.n_corners)
+            )
         estimates = estimate_offsets(rig, tracks, search_ms=args.search_ms)
     except (CalibrationError, RigFileError, ValueError, OSError) as exc:
         _out(f"sync: {exc}")
