@@ -52,13 +52,19 @@ class CalibrationReport:
         }
 
 
+def _open_video(path: Path) -> cv2.VideoCapture:
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise CalibrationError(f"{path}: cannot open the video (missing file or unknown format)")
+    return cap
+
+
 def read_views(
     path: Path, detector: BoardDetector, max_frames: int | None = None
 ) -> tuple[list[BoardView], tuple[int, int]]:
     """Board views of every frame of a video, and the image size (width, height)."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise CalibrationError(f"{path}: cannot open the video (missing file or unknown format)")
+    cap = _open_video(path)
     views: list[BoardView] = []
     size = (0, 0)
     try:
@@ -107,13 +113,7 @@ def detect_videos(
 ) -> tuple[dict[str, list[BoardView]], dict[str, tuple[int, int]]]:
     """Board views of every frame of every video, and each camera's image size."""
     for path in videos.values():  # fail on a missing or unreadable file before any long work
-        cap = cv2.VideoCapture(str(path))
-        opened = cap.isOpened()
-        cap.release()
-        if not opened:
-            raise CalibrationError(
-                f"{path}: cannot open the video (missing file or unknown format)"
-            )
+        _open_video(Path(path)).release()
     detector = BoardDetector(spec)
     views: dict[str, list[BoardView]] = {}
     sizes: dict[str, tuple[int, int]] = {}
