@@ -103,8 +103,11 @@ class CalibrationWizard:
         self.views[camera].append(view)
         return self._camera_feedback(camera)
 
+    def _usable_views(self, camera: str) -> list[BoardView]:
+        return [v for v in self.views.get(camera, []) if v.detection.count >= 6]
+
     def _camera_feedback(self, camera: str) -> list[str]:
-        usable = [v for v in self.views[camera] if v.detection.count >= 6]
+        usable = self._usable_views(camera)
         out = coverage_feedback(camera, coverage_map(usable, self.sizes[camera]))
         if len(usable) < self.min_views:
             out.append(f"camera {camera} needs {self.min_views - len(usable)} more board views")
@@ -211,7 +214,7 @@ class CalibrationWizard:
             ready = True
             for c in self.cameras:
                 fb = self._camera_feedback(c)
-                usable = sum(1 for v in self.views.get(c, []) if v.detection.count >= 6)
+                usable = len(self._usable_views(c))
                 ready = ready and usable >= self.min_views
                 missing += [self.errors[c]] if c in self.errors else fb
                 cams[c] = {"views": usable, "feedback": fb}
