@@ -95,8 +95,10 @@ def triangulate(
         errors[:, todo] = _pixel_errors(cams, obs[:, todo], points[todo], used[:, todo])
         if not np.isfinite(max_error_px):
             break
-        worst = np.nanargmax(np.where(used[:, todo], errors[:, todo], -1.0), axis=0)
-        worst_err = errors[worst, todo]
+        # A view where the solution is behind the camera has no pixel error (NaN): the worst.
+        err_todo = np.where(used[:, todo], np.nan_to_num(errors[:, todo], nan=np.inf), -1.0)
+        worst = np.argmax(err_todo, axis=0)
+        worst_err = err_todo[worst, np.arange(todo.size)]
         redo = (worst_err > max_error_px) & (used[:, todo].sum(axis=0) > min_views)
         if not redo.any():
             break

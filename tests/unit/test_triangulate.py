@@ -117,3 +117,20 @@ def test_real_board_corners_with_reference_calibration() -> None:
     assert len(d) > 500
     assert abs(np.mean(d) - 0.054) < 0.001
     assert np.sqrt(np.mean((d - 0.054) ** 2)) < 0.0015
+
+
+def test_degenerate_and_behind_camera_solutions_never_raise() -> None:
+    """Parallel rays give no point (NaN), not an exception; a view that would see the solution
+    from behind is the one rejected."""
+    a = look_at((0.0, 0.0, 0.0), (0.0, 0.0, 5.0), 1000.0, 1280, 720, name="a")
+    b = look_at((1.0, 0.0, 0.0), (1.0, 0.0, 5.0), 1000.0, 1280, 720, name="b")
+    centre = np.array([[640.0, 360.0]])
+    parallel = triangulate([a, b], np.stack([centre, centre]), max_error_px=15.0)
+    assert np.isnan(parallel.points).all()
+
+    point = np.array([[0.3, 0.2, 5.0]])
+    c = look_at((0.0, 0.0, 4.0), (0.0, 0.0, 0.0), 1000.0, 1280, 720, name="c")  # point behind
+    obs = np.stack([a.project(point), b.project(point), np.array([[700.0, 300.0]])])
+    tri = triangulate([a, b, c], obs, max_error_px=15.0)
+    np.testing.assert_allclose(tri.points, point, atol=1e-9)
+    assert tri.views_used[:, 0].tolist() == [True, True, False]
