@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,36 +24,71 @@ from inference.baselines import METHODS
 from inference.metrics import evaluate
 from syncpose.camera import Rig
 from syncpose.motion import load_motion
-from syncpose.simulate import DetectorNoise, SyncModel, default_rig, random_rig, simulate_clip
+from syncpose.simulate import (
+    DetectorNoise,
+    Sequence2D,
+    SyncModel,
+    default_rig,
+    random_rig,
+    simulate_clip,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
 MIN_GAP_MM = 0.5
+LEARNED = ("denoiser",)
+
+
+def method_table(
+    methods: Sequence[str], denoiser: Any = None
+) -> dict[str, Callable[[Sequence2D], FloatArray]]:
+    """The functions for ``methods``: the baselines, and ``denoiser`` (``denoiser`` is a
+    :class:`~inference.denoiser.runtime.DenoiserRuntime`; the shipped model by default)."""
+    unknown = [m for m in methods if m not in METHODS and m not in LEARNED]
+    if unknown:
+        known = sorted([*METHODS, *LEARNED])
+        raise ValueError(f"unknown method(s) {unknown}; available: {known}")
+    table = {m: METHODS[m] for m in methods if m in METHODS}
+    if "denoiser" in methods:
+        from inference.denoiser.runtime import DenoiserRuntime, denoise_sequence
+
+        runtime = denoiser or DenoiserRuntime()
+        table["denoiser"] = lambda seq: denoise_sequence(seq, runtime)
+    return {m: table[m] for m in methods}
 
 
 def run_accuracy(
     motions: Sequence[Path],
     *,
     rig: str = "default",
+    cameras: int = 4,
     fps: float = 30.0,
     offsets: str = "uniform",
     methods: Sequence[str] = ("dlt", "time_aware", "oracle_sync"),
     seed: int = 0,
     max_frames: int | None = None,
     drop_rate: float = 0.0,
+    missing_views: int = 0,
+    clips: Sequence[str] = (),
     noise: DetectorNoise | None = None,
+    denoiser: Any = None,
 ) -> dict[str, Any]:
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; available: {sorted(METHODS)}")
+    """``rig``: ``default`` (``cameras`` on a ring), ``random`` (a new random rig of
+    ``cameras`` per clip; 0 = 2-8 drawn) or a rig file; ``clips``: keep only clips whose name
+    contains one of these strings."""
+    if "denoiser" in methods and denoiser is None:
+        from inference.denoiser.runtime import DenoiserRuntime
+
+        denoiser = DenoiserRuntime()
+    table = method_table(methods, denoiser)
     fixed_rig: Rig | None = None
     if rig == "default":
-        fixed_rig = default_rig()
+        fixed_rig = default_rig(cameras)
     elif rig != "random":
         from calibration.rigfile import load_rig
 
         fixed_rig = load_rig(rig)
-    sync = SyncModel(fps=fps, offsets=offsets, drop_rate=drop_rate)
+    sync = SyncModel(fps=fps, offsets=offsets, drop_rate=drop_rate, missing_views=missing_views)
     noise = noise or DetectorNoise()
     preds: dict[str, list[FloatArray]] = {m: [] for m in methods}
     truths: list[FloatArray] = []
@@ -69,8 +104,10 @@ def run_accuracy(
                 break
             if clip.duration_s < 3.0 / fps:
                 continue
+            if clips and not any(part in clip.name for part in clips):
+                continue
             rng = np.random.default_rng([seed, f, c])
-            clip_rig = fixed_rig or random_rig(rng)
+            clip_rig = fixed_rig or random_rig(rng, cameras or None)
             t0 = time.perf_counter()
             left = None if max_frames is None else max_frames - total
             seq = simulate_clip(clip, clip_rig, rng, sync=sync, noise=noise, max_ticks=left)
@@ -83,7 +120,7 @@ def run_accuracy(
             }
             for m in methods:
                 t0 = time.perf_counter()
-                pred = METHODS[m](seq)
+                pred = table[m](seq)
                 seconds[m] += time.perf_counter() - t0
                 preds[m].append(pred)
                 err = np.linalg.norm(pred - seq.truth, axis=-1) * 1000.0
@@ -111,7 +148,10 @@ def run_accuracy(
         "benchmark": "accuracy",
         "motions": [str(p) for p in motions],
         "rig": rig,
+        "cameras": len(fixed_rig.cameras) if fixed_rig is not None else cameras,
         "fps": fps,
+        "missing_views": missing_views,
+        "clips": list(clips),
         "offsets": offsets,
         "seed": seed,
         "drop_rate": drop_rate,
@@ -119,6 +159,7 @@ def run_accuracy(
         "frames": total,
         "simulation_seconds": round(t_sim, 3),
         "methods": results,
+        **({"denoiser": denoiser.describe()} if "denoiser" in methods else {}),
         "per_clip": sorted(per_clip, key=lambda r: -r.get(worst_key, 0.0)),
     }
 

@@ -33,25 +33,24 @@ def oracle_sync(seq: Sequence2D) -> FloatArray:
     return triangulate(seq.rig, seq.oracle, seq.confidence, max_error_px=REJECT_PX).points
 
 
-def time_aware_points(seq: Sequence2D) -> FloatArray:
-    """(V, K, J, 2): each view's 2D moved to ``t_ref`` along the line through its previous and
-    current detection (by their capture times). Where there is no usable previous detection,
-    the current one is kept."""
-    pts = seq.points
-    t = seq.t_capture  # (V, K)
+def time_aware_points(points: FloatArray, t_capture: FloatArray, t_ref: FloatArray) -> FloatArray:
+    """(V, K, J, 2): each view's 2D ``points`` moved to ``t_ref`` (K,) along the line through its
+    previous and current detection (by their capture times ``t_capture`` (V, K)). Where there is
+    no usable previous detection, the current one is kept."""
+    pts = points
+    t = t_capture
     prev_pts = np.concatenate([np.full_like(pts[:, :1], np.nan), pts[:, :-1]], axis=1)
     prev_t = np.concatenate([np.full_like(t[:, :1], np.nan), t[:, :-1]], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        w = (seq.t_ref[None] - prev_t) / (t - prev_t)  # (V, K): 1 = the current frame
+        w = (t_ref[None] - prev_t) / (t - prev_t)  # (V, K): 1 = the current frame
     moved = prev_pts + w[..., None, None] * (pts - prev_pts)
     return np.where(np.isfinite(moved), moved, pts)
 
 
 def time_aware(seq: Sequence2D) -> FloatArray:
     """(K, J, 3) from the time-aligned detections."""
-    return triangulate(
-        seq.rig, time_aware_points(seq), seq.confidence, max_error_px=REJECT_PX
-    ).points
+    moved = time_aware_points(seq.points, seq.t_capture, seq.t_ref)
+    return triangulate(seq.rig, moved, seq.confidence, max_error_px=REJECT_PX).points
 
 
 METHODS: dict[str, Callable[[Sequence2D], FloatArray]] = {

@@ -59,15 +59,16 @@ class SyncModel:
     offsets: str = "uniform"  # "uniform": δ_v ~ U(0, T), camera 0 at 0; "none": all 0
     jitter_ms: float = 1.0
     drop_rate: float = 0.0
+    missing_views: int = 0  # views missing from every bundle (a different random set per tick)
 
 
-def default_rig() -> Rig:
-    """The evaluation rig: 4 cameras 1280x720, f = 1000 px, on a 4 m circle at 1.2-2.5 m,
-    aimed at the middle of the capture area."""
+def default_rig(n_cameras: int = 4) -> Rig:
+    """The evaluation rig: 4 (or ``n_cameras``) cameras 1280x720, f = 1000 px, evenly on a 4 m
+    circle at 1.2-2.5 m, aimed at the middle of the capture area."""
     return Rig(
         tuple(
-            look_at(ring_position(i, 4), (0.0, 0.0, 1.0), 1000.0, 1280, 720, name=f"cam{i}")
-            for i in range(4)
+            look_at(ring_position(i, n_cameras), (0.0, 0.0, 1.0), 1000.0, 1280, 720, name=f"cam{i}")
+            for i in range(n_cameras)
         )
     )
 
@@ -166,6 +167,15 @@ def simulate_clip(
         for a, b in LEFT_RIGHT:
             points[v, k, [a, b]] = points[v, k, [b, a]]
             oracle[v, k, [a, b]] = oracle[v, k, [b, a]]
+    if sync.missing_views:
+        if sync.missing_views >= V:
+            raise ValueError(f"cannot leave {sync.missing_views} of {V} views out of every bundle")
+        order = np.argsort(rng.random((V, K)), axis=0)  # a random permutation of views per tick
+        gone = np.zeros((V, K), dtype=bool)
+        np.put_along_axis(gone, order[: sync.missing_views], True, axis=0)
+        for arr in (points, oracle):
+            arr[gone] = np.nan
+        t_capture = np.where(gone, np.nan, t_capture)
     if sync.drop_rate:
         dropped = rng.random((V, K)) < sync.drop_rate
         points[dropped] = np.nan

@@ -66,7 +66,7 @@ def test_time_aware_moves_each_view_to_t_ref() -> None:
     seq = simulate_clip(
         clip(), rig, np.random.default_rng(2), noise=DetectorNoise.none(), max_ticks=200
     )
-    moved = time_aware_points(seq)
+    moved = time_aware_points(seq.points, seq.t_capture, seq.t_ref)
     truth_2d = np.stack([cam.project(seq.truth) for cam in rig.cameras])
     raw = np.nanmean(np.linalg.norm(seq.points[1:] - truth_2d[1:], axis=-1))
     aligned = np.nanmean(np.linalg.norm(moved[1:] - truth_2d[1:], axis=-1))
@@ -115,3 +115,16 @@ def test_benchmark_is_deterministic_and_reports_every_metric() -> None:
     assert r["oracle_sync"]["mpjpe_mm"] < r["dlt"]["mpjpe_mm"]
     assert "worst clips" in format_table(first)
     assert len(JOINTS) == 17
+
+
+def test_missing_views_leave_exactly_that_many_views_out_of_every_bundle() -> None:
+    rig = default_rig(6)
+    assert len(rig.cameras) == 6
+    sync = SyncModel(missing_views=2, jitter_ms=0.0)
+    seq = simulate_clip(clip(), rig, np.random.default_rng(8), sync=sync, max_ticks=100)
+    gone = np.isnan(seq.t_capture)
+    assert (gone.sum(axis=0) == 2).all()
+    assert np.isnan(seq.points[gone]).all() and np.isnan(seq.oracle[gone]).all()
+    assert len(set(map(tuple, gone.T.astype(int)))) > 5  # a different set per tick
+    with pytest.raises(ValueError, match="cannot leave 6 of 6"):
+        simulate_clip(clip(), rig, np.random.default_rng(8), sync=SyncModel(missing_views=6))
