@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -324,23 +325,124 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
         miss_rate=args.miss_rate,
         swap_rate=args.swap_rate,
     )
+    methods = args.methods.split(",")
     try:
+        denoiser = None
+        if "denoiser" in methods:
+            from inference.denoiser.runtime import DenoiserRuntime
+
+            denoiser = DenoiserRuntime(
+                args.denoiser, prefer=args.provider, hypotheses=args.hypotheses, select=args.select
+            )
+            _out(f"denoiser: {denoiser.describe()}")
         report = run_accuracy(
             args.motion,
             rig=args.rig,
+            cameras=args.cameras,
             fps=args.fps,
             offsets=args.offsets,
-            methods=args.methods.split(","),
+            methods=methods,
             seed=args.seed,
             max_frames=args.max_frames,
             drop_rate=args.drop_rate,
+            missing_views=args.missing_views,
+            clips=args.clips,
             noise=noise,
+            denoiser=denoiser,
         )
     except (ValueError, OSError) as exc:
         _out(f"bench accuracy: {exc}")
         return 1
     _write_json(args.json, report)
     _out(format_table(report))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the denoiser (needs the ``train`` extra: torch)."""
+    try:
+        from inference.denoiser.train import TrainConfig, train
+    except ImportError as exc:
+        _out(f"train: {exc}; install the training extra: pip install -e '.[train]'")
+        return 1
+    try:
+        cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    except (ValueError, TypeError, OSError) as exc:
+        _out(f"train: {exc}")
+        return 1
+    if args.steps is not None:
+        cfg.steps = args.steps
+    missing = [
+        m
+        for m in cfg.motions
+        if m != "bundled" and not (args.data / m).exists() and not Path(m).exists()
+    ]
+    if missing:
+        _out(f"train: motion file(s) {missing} not found (looked under {args.data})")
+        return 1
+    summary = train(cfg, args.out, args.data)
+    last = summary["history"][-1] if summary["history"] else {}
+    _out(
+        f"trained in {summary['data_seconds'] + summary['train_seconds']:.0f} s; "
+        f"validation MPJPE {last.get('val_mpjpe_mm', float('nan')):.2f} mm "
+        f"(initial estimate {last.get('val_init_mpjpe_mm', float('nan')):.2f} mm); "
+        f"wrote {args.out / 'denoiser.pt'}"
+    )
+    if args.export:
+        from inference.denoiser.export import export_onnx
+        from inference.denoiser.train import load_trained
+
+        path = export_onnx(
+            load_trained(args.out / "denoiser.pt"),
+            args.out / "denoiser.onnx",
+            steps=args.steps_ddim,
+            metadata={
+                "training": {
+                    "held_out_styles": cfg.holdout_styles,
+                    "motions": cfg.motions,
+                    "steps": cfg.steps,
+                }
+            },
+        )
+        _out(f"exported {path}")
+    return 0
+
+
+def cmd_bench_denoiser(args: argparse.Namespace) -> int:
+    from inference.denoiser.bench import run_denoiser_bench
+
+    try:
+        report = run_denoiser_bench(
+            args.model,
+            prefer=args.provider,
+            views=args.views,
+            hypotheses=args.hypotheses,
+            batch=args.batch,
+            repeats=args.repeats,
+            torch_eager=not args.no_torch,
+        )
+    except (ValueError, OSError, RuntimeError) as exc:
+        _out(f"bench denoiser: {exc}")
+        return 1
+    _write_json(args.json, report)
+    _out(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_bench_ablation(args: argparse.Namespace) -> int:
+    try:
+        from inference.denoiser.ablation import format_ablation, run_ablation
+    except ImportError as exc:
+        _out(f"bench ablation: {exc}; it exports variants, so it needs the training extra")
+        return 1
+    report = run_ablation(
+        args.model,
+        args.motion,
+        pair=tuple(args.pair) if args.pair else None,
+        max_frames=args.max_frames,
+    )
+    _write_json(args.json, report)
+    _out(format_ablation(report))
     return 0
 
 
@@ -413,6 +515,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_board)
 
+    p = sub.add_parser("train", help="train the weak-sync denoiser on motion capture")
+    p.add_argument("--config", type=Path, default=None, help="training YAML (default: shipped)")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoints and model")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("SYNCPOSE_SHARED_DATA", "../shared/data")),
+        help="where relative motion paths of the config are found",
+    )
+    p.add_argument("--steps", type=int, default=None, help="override the optimiser steps")
+    p.add_argument("--export", action="store_true", help="also write denoiser.onnx")
+    p.add_argument("--steps-ddim", type=int, default=2, help="DDIM steps of the exported graph")
+    p.set_defaults(func=cmd_train)
     p = sub.add_parser("import-bvh", help="BVH files (Bandai-Namco, CMU) -> a motion .npz")
     p.add_argument("bvh", type=Path, nargs="+")
     p.add_argument("--out", type=Path, required=True)
@@ -470,9 +585,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("accuracy", help="3D accuracy of every method on simulated weak sync")
     p.add_argument("--motion", type=Path, nargs="+", required=True, help="motion .npz/.bvh files")
     p.add_argument("--rig", default="default", help="default, random, or a rig file")
+    p.add_argument(
+        "--cameras",
+        type=int,
+        default=4,
+        help="cameras of the default ring rig or of each random rig (0 with --rig random: 2-8)",
+    )
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--offsets", choices=["uniform", "none"], default="uniform")
-    p.add_argument("--methods", default="dlt,time_aware,oracle_sync")
+    p.add_argument(
+        "--methods",
+        default="dlt,time_aware,oracle_sync",
+        help="comma-separated: dlt, time_aware, oracle_sync, denoiser",
+    )
+    p.add_argument(
+        "--clips", nargs="*", default=[], help="only clips whose name contains one of these"
+    )
+    p.add_argument("--missing-views", type=int, default=0, help="views missing from every bundle")
+    p.add_argument("--denoiser", type=Path, default=None, help="ONNX model (default: shipped)")
+    p.add_argument("--hypotheses", type=int, default=5, help="denoiser hypotheses per bundle")
+    p.add_argument(
+        "--select", action="store_true", help="pick hypotheses by reprojection, not the mean"
+    )
+    p.add_argument("--provider", default="auto", help="onnxruntime provider: auto, cpu, cuda…")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--drop-rate", type=float, default=0.0, help="dropped frames per view")
@@ -483,6 +618,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--swap-rate", type=float, default=0.005)
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench_accuracy)
+    p = bench.add_parser("denoiser", help="denoiser latency and throughput, ONNX and torch")
+    p.add_argument("--model", type=Path, default=None, help="ONNX model (default: shipped)")
+    p.add_argument("--provider", default="auto", help="onnxruntime provider: auto, cpu, cuda…")
+    p.add_argument("--views", type=int, default=4)
+    p.add_argument("--hypotheses", type=int, default=5)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--no-torch", action="store_true", help="skip the torch eager figures")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench_denoiser)
+    p = bench.add_parser("ablation", help="denoiser ablation table (needs torch)")
+    p.add_argument("--model", type=Path, required=True, help="trained denoiser.pt")
+    p.add_argument(
+        "--pair",
+        type=Path,
+        nargs=2,
+        default=None,
+        metavar=("WITH_DELTA", "WITHOUT_DELTA"),
+        help="two denoiser.pt trained alike, with and without δ_v conditioning",
+    )
+    p.add_argument("--motion", type=Path, nargs="+", required=True)
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench_ablation)
     return parser
 
 
