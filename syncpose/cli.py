@@ -372,6 +372,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     if args.steps is not None:
         cfg.steps = args.steps
+    if args.threads is not None:
+        cfg.threads = args.threads
     missing = [
         m
         for m in cfg.motions
@@ -525,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where relative motion paths of the config are found",
     )
     p.add_argument("--steps", type=int, default=None, help="override the optimiser steps")
+    p.add_argument("--threads", type=int, default=None, help="override the CPU threads")
     p.add_argument("--export", action="store_true", help="also write denoiser.onnx")
     p.add_argument("--steps-ddim", type=int, default=2, help="DDIM steps of the exported graph")
     p.set_defaults(func=cmd_train)

@@ -27,8 +27,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "denoiser.on
 
 @dataclass(frozen=True)
 class Refined:
-    """World-frame results for B bundles: ``pose`` (B, J, 3) metres (NaN where a joint was seen
-    in no view, or the bundle had no usable triangulation), ``uncertainty`` (B, J) metres."""
+    """World-frame results for B bundles: ``pose`` (B, J, 3) metres (NaN where fewer than two
+    views saw a joint), ``uncertainty`` (B, J) metres."""
 
     pose: FloatArray
     uncertainty: FloatArray
@@ -89,8 +89,11 @@ class DenoiserRuntime:
             spreads.append(out["spread"].astype(np.float64))
         pose = np.concatenate(poses) if poses else np.zeros((0, *inputs.init.shape[1:]))
         spread = np.concatenate(spreads) if spreads else np.zeros(inputs.init_valid.shape)
-        seen = (inputs.confidence > 0).any(axis=1) & inputs.usable[:, None]  # (B, J)
-        return Refined(np.where(seen[..., None], pose, np.nan), np.where(seen, spread, np.nan))
+        # Reported: the joints two views triangulate (as the baselines). A joint one view sees is
+        # refined as context for the others but not reported: along a single ray its depth is
+        # a guess from the pose prior, and a user would rather have no joint than a wrong one.
+        solved = (inputs.init_valid > 0) & inputs.usable[:, None]  # (B, J)
+        return Refined(np.where(solved[..., None], pose, np.nan), np.where(solved, spread, np.nan))
 
 
 def denoise_sequence(seq: Sequence2D, runtime: DenoiserRuntime) -> FloatArray:

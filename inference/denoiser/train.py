@@ -1,7 +1,8 @@
 """``syncpose train``: the denoiser trained on real motion capture through the weak-sync simulator.
 
 Data: every clip of the training motion files whose style is not held out is simulated
-``passes`` times, each time on a freshly drawn rig (random placements, or a ring, 2-8 cameras),
+``passes`` times, each time with other body proportions (:func:`vary_proportions`) on a freshly
+drawn rig (random placements, or a ring, 2-8 cameras),
 tick rate (30 or 60 fps), offsets, frame drops, a whole view missing in some bundles, and
 detector error model (varied around its defaults); a share of the ticks is kept. Clips of the
 held-out styles are the validation set, simulated once on the default evaluation rig. Seeded
@@ -57,7 +58,7 @@ class TrainConfig:
     keep_ticks: float = 0.5
     val_ticks: int = 4000
     seed: int = 0
-    steps: int = 12000
+    steps: int = 9000
     batch: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -121,15 +122,51 @@ class Samples:
         return len(self.truth)
 
 
+Skeleton = tuple[tuple[str, ...], tuple[int, ...]]  # joint names, parents
+
+#: Bones whose length differs most between skeletons (torso, clavicles, shoulder and hip
+#: width: CMU's hips are 1.8x as wide as Bandai-Namco's) and the rest (limbs).
+_WIDE_BONES = ("Spine", "Chest", "Neck", "Head", "Shoulder", "UpperArm", "UpperLeg")
+
+
+def vary_proportions(
+    positions: FloatArray,
+    names: tuple[str, ...],
+    parents: tuple[int, ...],
+    rng: np.random.Generator,
+) -> FloatArray:
+    """The same motion on a body of other proportions: every bone vector (T, 3) scaled, left and
+    right alike, torso and widths by e^U(-0.5, 0.7), limbs by e^U(-0.15, 0.15), all by a global
+    e^U(-0.15, 0.15); the root trajectory is kept and joint angles are unchanged. So the pose
+    prior cannot assume one skeleton's proportions."""
+    scales: dict[str, float] = {}
+    out = np.empty_like(positions)
+    glob = math.exp(rng.uniform(-0.15, 0.15))
+    for j, p in enumerate(parents):  # parents come before children in the motion format
+        if p < 0:
+            out[:, j] = positions[:, j]
+            continue
+        base = names[j].removesuffix("_L").removesuffix("_R")
+        if base not in scales:
+            wide = base in _WIDE_BONES
+            scales[base] = math.exp(rng.uniform(-0.5, 0.7) if wide else rng.uniform(-0.15, 0.15))
+        out[:, j] = out[:, p] + (positions[:, j] - positions[:, p]) * scales[base] * glob
+    return out
+
+
 def simulate_samples(
-    clip_arrays: tuple[str, FloatArray, float], seed: list[int], keep: float
+    clip_arrays: tuple[str, FloatArray, float],
+    seed: list[int],
+    keep: float,
+    skeleton: Skeleton,
 ) -> tuple[DenoiserInputs, FloatArray]:
-    """One clip simulated on a drawn rig; the kept ticks' inputs and body-frame truth."""
+    """One clip, on a body of drawn proportions, simulated on a drawn rig; the kept ticks'
+    inputs and body-frame truth."""
     from syncpose.motion import Clip
 
     name, positions, fps = clip_arrays
-    clip = Clip(name, positions, fps)
     rng = np.random.default_rng(seed)
+    clip = Clip(name, vary_proportions(positions, *skeleton, rng), fps)
     n = int(rng.integers(2, 9))
     rig = random_rig(rng, n) if rng.random() < 0.6 else ring_rig(rng, n)
     sync = SyncModel(
@@ -152,7 +189,12 @@ def simulate_samples(
     return inputs, to_body(seq.truth[kept], inputs.origin, inputs.yaw)
 
 
-def _simulate_job(job: tuple[tuple[str, FloatArray, float], list[int], float]) -> Any:
+Job = tuple[
+    tuple[str, FloatArray, float], list[int], float, tuple[tuple[str, ...], tuple[int, ...]]
+]
+
+
+def _simulate_job(job: Job) -> Any:
     return simulate_samples(*job)
 
 
@@ -166,7 +208,7 @@ def build_dataset(
     cfg: TrainConfig, data_root: Path, workers: int = 2
 ) -> tuple[dict[int, Samples], list[tuple[str, FloatArray, float]]]:
     """Training samples by observation count, and the held-out clips."""
-    jobs: list[tuple[tuple[str, FloatArray, float], list[int], float]] = []
+    jobs: list[Job] = []
     held_out = []
     for f, motion_path in enumerate(cfg.motions):
         motion = load_motion(resolve_motion(motion_path, data_root))
@@ -177,7 +219,10 @@ def build_dataset(
             if clip_style(clip.name) in cfg.holdout_styles:
                 held_out.append(arrays)
                 continue
-            jobs.extend((arrays, [cfg.seed, p, f, c], cfg.keep_ticks) for p in range(cfg.passes))
+            skeleton = (motion.joint_names, motion.parents)
+            jobs.extend(
+                (arrays, [cfg.seed, p, f, c], cfg.keep_ticks, skeleton) for p in range(cfg.passes)
+            )
     buckets: dict[int, tuple[list[DenoiserInputs], list[FloatArray]]] = {}
     done = 0
     t0 = time.monotonic()
