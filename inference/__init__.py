@@ -1,4 +1,2 @@
-"""Inference: 2D detectors, triangulation, the weak-sync denoiser and the inference worker.
-
-Empty until the denoiser and pipeline issues land; it meets capture only on the bus.
-"""
+"""Inference: baselines, the weak-sync denoiser (``inference.denoiser``), the bundle-by-bundle
+fusion engine, filters, detectors and the ONNX runtime. It meets capture only on the bus."""
