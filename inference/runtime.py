@@ -9,6 +9,8 @@ The choice and the reason for every rejected candidate are kept, to be reported.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,11 +84,18 @@ def open_session(
         if provider == "CPUExecutionProvider":
             session = _session(source, [provider], quiet=False)
             return session, ProviderChoice(provider, rejected)
+        # Failed provider libraries are logged by onnxruntime's default logger, not the
+        # session's: silence it while probing (the reason is kept in ``rejected``).
+        # onnxruntime's Python layer also prints its fallback to stdout: keep that off too.
+        ort.set_default_logger_severity(4)
         try:
-            session = _session(source, [provider, "CPUExecutionProvider"], quiet=True)
+            with contextlib.redirect_stdout(io.StringIO()):
+                session = _session(source, [provider, "CPUExecutionProvider"], quiet=True)
         except _ORT_ERRORS as exc:
             rejected[provider] = f"session creation failed: {str(exc).splitlines()[0][:200]}"
             continue
+        finally:
+            ort.set_default_logger_severity(2)
         actual = session.get_providers()[0]
         if actual == provider:
             return session, ProviderChoice(provider, rejected)

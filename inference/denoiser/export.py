@@ -8,6 +8,7 @@ model's configuration, so the runtime can say what it runs.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,10 @@ def export_onnx(
         axes[n][1] = "observations"
     axes["noise"][1] = "hypotheses"
     axes["hypotheses"][1] = "hypotheses"
-    with torch.no_grad():
+    # The TorchScript exporter: the unrolled DDIM loop traces exactly and needs no onnxscript;
+    # torch marks it deprecated in favour of the torch.export-based one.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             sampler,
             args,
