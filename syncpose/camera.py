@@ -140,13 +140,19 @@ class Camera:
         return np.stack([xd, yd], axis=-1)
 
     def project(self, points: npt.ArrayLike) -> FloatArray:
-        """World points (..., 3) -> pixels (..., 2); points behind the camera give NaN."""
+        """World points (..., 3) -> pixels (..., 2). NaN for points behind the camera, and for
+        points so far off-axis that the radial distortion folds back (the distorted radius no
+        longer grows with the angle): the lens model is invalid there, and a far-away point
+        must not land inside the image."""
         cam = self.to_camera(points)
         z = cam[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             xy = cam[..., :2] / z[..., None]
         uv = self.distort(xy) @ self.K[:2, :2].T + self.K[:2, 2]
-        return np.where((z > 1e-9)[..., None], uv, np.nan)
+        k1, k2, _, _, k3 = self.dist
+        r2 = (xy**2).sum(axis=-1)
+        growing = 1.0 + r2 * (3.0 * k1 + r2 * (5.0 * k2 + r2 * 7.0 * k3)) > 0.0
+        return np.where(((z > 1e-9) & growing)[..., None], uv, np.nan)
 
     def undistort(self, pixels: npt.ArrayLike) -> FloatArray:
         """Pixels (..., 2) -> normalised undistorted coordinates (..., 2) (fixed-point inverse)."""

@@ -129,3 +129,12 @@ def test_rodrigues_matches_opencv(rvec: tuple[float, float, float]) -> None:
     np.testing.assert_allclose(rodrigues_to_matrix(rvec), R_cv, atol=1e-12)
     back = rodrigues_to_matrix(matrix_to_rodrigues(R_cv))
     np.testing.assert_allclose(back, R_cv, atol=1e-9)
+
+
+def test_projection_refuses_points_where_barrel_distortion_folds_back() -> None:
+    from syncpose.camera import look_at
+
+    cam = look_at((0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 1000.0, 1280, 720, dist=(-0.3, -0.05))
+    inside = cam.project(np.array([0.5, 0.0, 1.0]))  # 27° off-axis: r = 0.5
+    folded = cam.project(np.array([1.5, 0.0, 1.0]))  # r = 1.5: would fold back into view
+    assert np.isfinite(inside).all() and np.isnan(folded).all()
