@@ -108,3 +108,38 @@ def test_proportions_vary_but_each_body_stays_rigid_and_symmetric() -> None:
         if name.endswith("_L"):
             mirror = bones.index(name[:-2] + "_R")
             assert ratio[0, b] == pytest.approx(ratio[0, mirror])
+
+
+def test_ablation_table_has_every_variant(tmp_path: Path) -> None:
+    import json
+
+    from inference.denoiser.ablation import VARIANTS
+    from inference.denoiser.runtime import DEFAULT_MODEL
+    from syncpose.cli import main
+
+    weights = DEFAULT_MODEL.with_suffix(".pt")
+    out = tmp_path / "ablation.json"
+    rc = main(
+        [
+            "bench",
+            "ablation",
+            "--model",
+            str(weights),
+            "--pair",
+            str(weights),
+            str(weights),
+            "--motion",
+            "bundled",
+            "--max-frames",
+            "120",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    rows = json.loads(out.read_text())["rows"]
+    labels = [r["variant"] for r in rows]
+    assert labels[:3] == ["dlt", "time_aware", "oracle_sync"]
+    assert labels[3:10] == [v[0] for v in VARIANTS]
+    assert rows[-1]["mpjpe_mm"] == rows[-2]["mpjpe_mm"]  # the same weights twice: same figure
+    assert all(np.isfinite(r["mpjpe_mm"]) for r in rows)
