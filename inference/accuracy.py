@@ -39,21 +39,29 @@ MIN_GAP_MM = 0.5
 LEARNED = ("denoiser",)
 
 
+def weak_sync_error_removed(e_method: float, e_dlt: float, e_oracle: float) -> float | None:
+    """(E_dlt − E_method) / (E_dlt − E_oracle_sync); None when weak sync costs dlt less than
+    ``MIN_GAP_MM`` (the ratio would mean nothing)."""
+    gap = e_dlt - e_oracle
+    return round((e_dlt - e_method) / gap, 3) if gap >= MIN_GAP_MM else None
+
+
 def method_table(
     methods: Sequence[str], denoiser: Any = None
 ) -> dict[str, Callable[[Sequence2D], FloatArray]]:
-    """The functions for ``methods``: the baselines, and ``denoiser`` (``denoiser`` is a
-    :class:`~inference.denoiser.runtime.DenoiserRuntime`; the shipped model by default)."""
+    """The functions for ``methods``: the baselines, and ``denoiser`` (with ``denoiser``, a
+    :class:`~inference.denoiser.runtime.DenoiserRuntime`, required for that method)."""
     unknown = [m for m in methods if m not in METHODS and m not in LEARNED]
     if unknown:
         known = sorted([*METHODS, *LEARNED])
         raise ValueError(f"unknown method(s) {unknown}; available: {known}")
     table = {m: METHODS[m] for m in methods if m in METHODS}
     if "denoiser" in methods:
-        from inference.denoiser.runtime import DenoiserRuntime, denoise_sequence
+        from inference.denoiser.runtime import denoise_sequence
 
-        runtime = denoiser or DenoiserRuntime()
-        table["denoiser"] = lambda seq: denoise_sequence(seq, runtime)
+        if denoiser is None:
+            raise ValueError("the denoiser method needs a DenoiserRuntime")
+        table["denoiser"] = lambda seq: denoise_sequence(seq, denoiser)
     return {m: table[m] for m in methods}
 
 
@@ -137,10 +145,7 @@ def run_accuracy(
     if "dlt" in results and "oracle_sync" in results:
         e_dlt, e_or = results["dlt"]["mpjpe_mm"], results["oracle_sync"]["mpjpe_mm"]
         for r in results.values():
-            gap = e_dlt - e_or
-            r["weak_sync_error_removed"] = (
-                round((e_dlt - r["mpjpe_mm"]) / gap, 3) if gap >= MIN_GAP_MM else None
-            )
+            r["weak_sync_error_removed"] = weak_sync_error_removed(r["mpjpe_mm"], e_dlt, e_or)
     for m in methods:
         results[m]["seconds"] = round(seconds[m], 3)
     worst_key = "dlt" if "dlt" in methods else methods[0]

@@ -85,14 +85,21 @@ def mean_velocity(cond: dict[str, Tensor]) -> Tensor:
     return out
 
 
+def ray_residuals(x: Tensor, cond: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """For hypotheses ``x`` (B, N, J, 3) and every observation's rays: the distance along each
+    ray (B, N, O, J, 1) and the perpendicular offset from the ray to the joint (B, N, O, J, 3)."""
+    rays = cond["rays"][:, None]  # (B, 1, O, J, 3)
+    w = x[:, :, None] - cond["centres"][:, None, :, None, :]  # (B, N, O, J, 3)
+    along = (w * rays).sum(-1, keepdim=True)
+    return along, w - along * rays
+
+
 def reprojection_px(x: Tensor, cond: dict[str, Tensor]) -> Tensor:
     """(B, N, J): confidence-weighted mean angular error, in pixels at each camera's focal
     length, of hypotheses ``x`` (B, N, J, 3) against every observation."""
-    w = x[:, :, None] - cond["centres"][:, None, :, None, :]  # (B, N, O, J, 3)
-    rays = cond["rays"][:, None]
-    along = (w * rays).sum(-1)
-    perp = (w - along[..., None] * rays).norm(dim=-1)
-    px = perp / along.clamp(min=0.1) * (1000.0 / cond["focal"].clamp(min=1e-3))[:, None, :, None]
+    along, perp = ray_residuals(x, cond)
+    angle = perp.norm(dim=-1) / along[..., 0].clamp(min=0.1)
+    px = angle * (1000.0 / cond["focal"].clamp(min=1e-3))[:, None, :, None]
     conf = cond["confidence"][:, None]
     out: Tensor = (px * conf).sum(2) / conf.sum(2).clamp(min=1e-6)
     return out
@@ -137,9 +144,7 @@ class Denoiser(nn.Module):
         vel = mean_velocity(cond)  # (B, J, 3)
         rays = cond["rays"][:, None]  # (B, 1, O, J, 3)
         centres = cond["centres"][:, None, :, None, :]  # (B, 1, O, 1, 3)
-        w = x[:, :, None] - centres  # (B, N, O, J, 3)
-        along = (w * rays).sum(-1, keepdim=True)
-        perp = w - along * rays
+        along, perp = ray_residuals(x, cond)
         conf = cond["confidence"][:, None, :, :, None]  # (B, 1, O, J, 1)
         d = delta[:, None, :, None, None]  # (B, 1, O, 1, 1)
         motion = vel[:, None, None] * d  # (B, 1, O, J, 3) metres moved over δ
