@@ -142,14 +142,18 @@ _LIMBS = {
     for side in ("l", "r")
     for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 }
+#: Torso joints as midpoints, for the COCO-style layouts without pelvis and neck points.
+_MIDPOINT_TORSO = {
+    "pelvis": ("left_hip", "right_hip"),
+    "neck": ("left_shoulder", "right_shoulder"),
+    "head": ("left_ear", "right_ear"),
+}
 BLAZEPOSE33 = _build(
     "blazepose33",
     BLAZEPOSE33_NAMES,
     {
         **_LIMBS,
-        "pelvis": ("left_hip", "right_hip"),
-        "neck": ("left_shoulder", "right_shoulder"),
-        "head": ("left_ear", "right_ear"),
+        **_MIDPOINT_TORSO,
         "l_foot": ("left_foot_index",),
         "r_foot": ("right_foot_index",),
     },
@@ -166,9 +170,7 @@ COCO17 = _build(
     COCO17_NAMES,
     {
         **_LIMBS,
-        "pelvis": ("left_hip", "right_hip"),
-        "neck": ("left_shoulder", "right_shoulder"),
-        "head": ("left_ear", "right_ear"),
+        **_MIDPOINT_TORSO,
     },
 )
 
