@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
@@ -20,23 +20,29 @@ from capture import align_loop, worker
 from syncpose.bus import SocketTimeouts, subscriber
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
-from syncpose.messages import Bundle, Decoder, RigStatus, WorkerStatus
+from syncpose.messages import Bundle, Decoder, PoseResult, RigStatus, WorkerStatus
 from syncpose.process import ProcessGroup, ProcessSpec
 
 logger = logging.getLogger(__name__)
 
 
-def rig_processes(rig: RigConfig, epoch_ns: int, log_level: str = "INFO") -> list[ProcessSpec]:
-    """The processes of a rig: the aligner, then one capture worker per camera.
+def rig_processes(
+    rig: RigConfig,
+    epoch_ns: int,
+    log_level: str = "INFO",
+    extra: Sequence[ProcessSpec] = (),
+) -> list[ProcessSpec]:
+    """The processes of a rig: ``extra`` consumers (the inference worker, which capture does
+    not import), the aligner, then one capture worker per camera.
 
-    The aligner (a consumer of the cameras) is stopped before them.
+    Consumers are stopped before their producers.
 
     ``epoch_ns`` is the shared start instant: synthetic and video sources time their frames from
     it and the aligner puts its tick grid on it.
     """
     config_json = rig.model_dump_json()
     args = (config_json, epoch_ns, log_level)
-    specs = [ProcessSpec("aligner", align_loop.main, args, stop_stage=0)]
+    specs = [*extra, ProcessSpec("aligner", align_loop.main, args, stop_stage=0)]
     specs += [
         ProcessSpec(f"capture:{cam}", worker.main, (config_json, cam, epoch_ns, log_level), 1)
         for cam in rig.camera_ids
@@ -45,19 +51,26 @@ def rig_processes(rig: RigConfig, epoch_ns: int, log_level: str = "INFO") -> lis
 
 
 class RigWatcher:
-    """Subscribes to the aligner's bundles and heartbeats (all of the rig's, forwarded)."""
+    """Subscribes to the aligner's bundles and heartbeats (all of the rig's, forwarded) and,
+    with ``poses``, to the inference worker's poses and heartbeat."""
 
-    def __init__(self, rig: RigConfig, ctx: zmq.Context[Any]) -> None:
+    def __init__(self, rig: RigConfig, ctx: zmq.Context[Any], poses: bool = False) -> None:
         bus = rig.bus
         timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
-        topics = [Bundle.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC]
-        self.sock = subscriber(ctx, [rig.aligner_endpoint()], topics, timeouts)
-        self.decoder = Decoder(accept=[Bundle, RigStatus, WorkerStatus])
+        topics = [Bundle.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC, PoseResult.TOPIC]
+        endpoints = [rig.aligner_endpoint()] + ([rig.inference_endpoint()] if poses else [])
+        self.sock = subscriber(ctx, endpoints, topics, timeouts)
+        self.decoder = Decoder(accept=[Bundle, RigStatus, WorkerStatus, PoseResult])
         self.workers: dict[str, WorkerStatus] = {}
         self.rig_status: RigStatus | None = None
+        self.last_pose: PoseResult | None = None
+        self.poses = 0
 
     def receive(
-        self, timeout_ms: int, on_bundle: Callable[[Bundle, int], None] | None = None
+        self,
+        timeout_ms: int,
+        on_bundle: Callable[[Bundle, int], None] | None = None,
+        on_pose: Callable[[PoseResult, dict[str, Any], int], None] | None = None,
     ) -> None:
         """Wait up to ``timeout_ms`` for messages and take all that are queued."""
         if not self.sock.poll(timeout_ms):
@@ -75,6 +88,11 @@ class RigWatcher:
             if isinstance(msg, Bundle):
                 if on_bundle is not None:
                     on_bundle(msg, received)
+            elif isinstance(msg, PoseResult):
+                self.last_pose = msg
+                self.poses += 1
+                if on_pose is not None:
+                    on_pose(msg, decoded.arrays, received)
             elif isinstance(msg, RigStatus):
                 self.rig_status = msg
             elif isinstance(msg, WorkerStatus):
@@ -102,22 +120,35 @@ def describe(status: RigStatus) -> str:
     return " | ".join(parts)
 
 
+def describe_pose(pose: PoseResult, worker: WorkerStatus | None) -> str:
+    """One log line: pose rate, views used, latency, or why there is no pose."""
+    rate = f"{worker.fps:.1f}/s, {worker.dropped} bundles dropped" if worker else "-"
+    if pose.reason:
+        return f"poses {rate} | last: none ({pose.reason})"
+    views = ",".join(pose.views_used)
+    return (
+        f"poses {rate} | {pose.method} from {views} | "
+        f"{pose.latency_ms.get('total', float('nan')):.1f} ms"
+    )
+
+
 def run_rig(
     rig: RigConfig,
     *,
     seconds: float | None = None,
     log_level: str = "INFO",
     stop: threading.Event | None = None,
+    extra: Sequence[ProcessSpec] = (),
 ) -> int:
-    """Start the rig, log its state every second; stop cleanly on Ctrl-C, SIGTERM, ``stop``
-    or timeout."""
+    """Start the rig (with the ``extra`` processes), log its state every second; stop cleanly
+    on Ctrl-C, SIGTERM, ``stop`` or timeout."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     epoch = monotonic_ns() + 2 * NS_PER_S  # time for the workers to start
-    group = ProcessGroup(rig_processes(rig, epoch, log_level))
+    group = ProcessGroup(rig_processes(rig, epoch, log_level, extra))
     ctx: zmq.Context[Any] = zmq.Context()
-    watcher = RigWatcher(rig, ctx)
+    watcher = RigWatcher(rig, ctx, poses=bool(extra))
     end = None if seconds is None else time.monotonic() + seconds
     group.start()
     logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
@@ -130,6 +161,9 @@ def run_rig(
                 next_report += 1.0
                 if watcher.rig_status is not None:
                     logger.info("%s", describe(watcher.rig_status))
+                if watcher.last_pose is not None:
+                    inference = watcher.workers.get("inference")
+                    logger.info("%s", describe_pose(watcher.last_pose, inference))
                 for name, code in group.exited().items():
                     if name not in reported:
                         logger.error("%s exited with status %s", name, code)

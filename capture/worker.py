@@ -185,6 +185,8 @@ class CaptureWorker:
         arrays: dict[str, Any] = {"image": pixels}
         if frame.keypoints is not None:
             arrays["keypoints_true"] = frame.keypoints
+        if frame.keypoint_depth is not None:
+            arrays["keypoints_depth"] = frame.keypoint_depth
         names = list(frame.keypoint_names) if frame.keypoint_names else None
         publish_message(sock, Frame(header=header, keypoint_names=names), **arrays)
         self.frames_published += 1

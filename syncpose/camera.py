@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,6 +229,31 @@ class Rig:
     def subset(self, names: Sequence[str]) -> Rig:
         return Rig(tuple(self.camera(n) for n in names), dict(self.metadata))
 
+    def matched_to(self, camera_ids: Sequence[str]) -> Rig:
+        """This calibration's cameras renamed to ``camera_ids``, in that order.
+
+        Names match exactly, else after normalising (case, separators and leading zeros of
+        numbers ignored: ``cam_01`` is ``cam1`` is ``CAM-1``), else — with as many cameras as
+        ids and no name in common — by order. Anything else is an error naming both lists.
+        """
+        names = self.names
+        if list(camera_ids) == names:
+            return self
+        norm = {_normal_name(n): n for n in names}
+        if len(norm) == len(names) and all(_normal_name(c) in norm for c in camera_ids):
+            chosen = [self.camera(norm[_normal_name(c)]) for c in camera_ids]
+        elif len(camera_ids) == len(names) and not set(map(_normal_name, camera_ids)) & set(norm):
+            chosen = list(self.cameras)
+        else:
+            raise ValueError(
+                f"cannot match rig cameras {list(camera_ids)} to calibrated cameras {names}"
+            )
+        renamed = [
+            Camera(name=c, size=cam.size, K=cam.K, dist=cam.dist, rvec=cam.rvec, tvec=cam.tvec)
+            for c, cam in zip(camera_ids, chosen, strict=True)
+        ]
+        return Rig(tuple(renamed), dict(self.metadata))
+
     def project(self, points: npt.ArrayLike) -> FloatArray:
         """World points (..., 3) -> pixels (V, ..., 2), one slice per camera."""
         return np.stack([cam.project(points) for cam in self.cameras])
@@ -242,6 +268,12 @@ class Rig:
         return len(self.cameras) == len(other.cameras) and all(
             a.same_as(b) for a, b in zip(self.cameras, other.cameras, strict=True)
         )
+
+
+def _normal_name(name: str) -> str:
+    """``cam_01`` -> ``cam1``: lower case, no separators, no leading zeros in numbers."""
+    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
+    return re.sub(r"0+(\d)", r"\1", cleaned)
 
 
 def look_at(

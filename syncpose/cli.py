@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from syncpose import __version__
+from syncpose.config import RigConfig
 from syncpose.configfile import ConfigError, load_config, parse_config
-from syncpose.process import configure_logging
+from syncpose.process import ProcessSpec, configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,31 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _consumers(config: RigConfig, log_level: str) -> list[ProcessSpec]:
+    """The processes that consume the rig's bundles: the inference worker, when enabled."""
+    if not config.inference.enabled:
+        return []
+    if not config.poses_possible:
+        logger.warning(
+            "no 'inference.calibration' in the rig config: capturing and aligning only, no "
+            "poses (calibrate with 'syncpose calibrate', then set it)"
+        )
+        return []
+    from inference.worker import process_spec
+
+    return [process_spec(config, log_level)]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from capture.rig import run_rig
 
-    return run_rig(load_config(args.config), seconds=args.seconds, log_level=args.log_level)
+    config = load_config(args.config)
+    return run_rig(
+        config,
+        seconds=args.seconds,
+        log_level=args.log_level,
+        extra=_consumers(config, args.log_level),
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -65,7 +87,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         len(config.cameras),
         config.rig.fps,
     )
-    return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+    return run_rig(
+        config,
+        seconds=args.seconds,
+        log_level=args.log_level,
+        extra=_consumers(config, args.log_level),
+    )
 
 
 def cmd_capture(args: argparse.Namespace) -> int:

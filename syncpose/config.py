@@ -186,6 +186,162 @@ class RigInfo(_Model):
     fps: float = Field(gt=0, le=1000, description="The rig's tick rate (bundles per second).")
 
 
+class MediaPipeDetectorConfig(_Model):
+    """MediaPipe BlazePose (full) through its Tasks API, tracking per camera (VIDEO mode)."""
+
+    type: Literal["mediapipe"] = Field(description="Detector kind: MediaPipe pose.")
+    model: Path | None = Field(
+        default=None, description="A pose landmarker .task file; default: the shipped one."
+    )
+    min_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="Detection and tracking confidence threshold."
+    )
+
+
+class OnnxDetectorConfig(_Model):
+    """A top-down keypoint model in ONNX (RTMPose, HRNet, ViTPose, ... exported by the user).
+
+    Each view is cropped around the person's last detection (or taken whole), resized to the
+    model's input, normalised, and run as one batch across views; outputs are decoded as
+    heatmaps, SimCC vectors or regressed coordinates and mapped into the project skeleton.
+    """
+
+    type: Literal["onnx"] = Field(description="Detector kind: a user-supplied ONNX model.")
+    model: Path = Field(description="The .onnx file.")
+    keypoints: Literal["coco17", "halpe26", "blazepose33"] = Field(
+        default="coco17", description="The model's keypoint layout (mapped to the skeleton)."
+    )
+    input_width: int = Field(default=192, gt=0, description="Model input width (pixels).")
+    input_height: int = Field(default=256, gt=0, description="Model input height (pixels).")
+    layout: Literal["nchw", "nhwc"] = Field(default="nchw", description="Input tensor layout.")
+    channel_order: Literal["rgb", "bgr"] = Field(
+        default="rgb", description="Channel order the model expects."
+    )
+    mean: Vec3 = Field(
+        default=(123.675, 116.28, 103.53),
+        description="Per-channel mean subtracted from 0-255 pixel values (model's order).",
+    )
+    std: Vec3 = Field(
+        default=(58.395, 57.12, 57.375),
+        description="Per-channel divisor after the mean (model's order).",
+    )
+    output: Literal["heatmap", "simcc", "regression"] = Field(
+        default="heatmap",
+        description="heatmap: (N, K, h, w); simcc: two outputs (N, K, W*r) and (N, K, H*r); "
+        "regression: (N, K, 2 or 3) coordinates (+ score).",
+    )
+    simcc_split_ratio: float = Field(default=2.0, gt=0, description="SimCC bins per input pixel.")
+    regression_normalised: bool = Field(
+        default=True,
+        description="Regressed coordinates are fractions of the input size (else input pixels).",
+    )
+    crop: Literal["track", "full"] = Field(
+        default="track",
+        description="track: crop around the last detection (whole image when lost); full: whole.",
+    )
+    crop_padding: float = Field(
+        default=1.25, ge=1, description="Crop box = keypoints' box scaled by this factor."
+    )
+    min_confidence: float = Field(
+        default=0.3, ge=0, le=1, description="Keypoints scoring below this are not used."
+    )
+
+
+class SyntheticDetectorConfig(_Model):
+    """The true 2D keypoints of synthetic cameras passed through the detector error model."""
+
+    type: Literal["synthetic"] = Field(description="Detector kind: simulated from truth.")
+    jitter_px: float = Field(
+        default=1.5, ge=0, description="Keypoint jitter σ at 1000 px focal length and 4 m."
+    )
+    temporal_correlation: float = Field(
+        default=0.5, ge=0, lt=1, description="AR(1) coefficient of the jitter between frames."
+    )
+    outlier_rate: float = Field(default=0.01, ge=0, le=1, description="Outlier probability.")
+    miss_rate: float = Field(default=0.02, ge=0, le=1, description="Missed-joint probability.")
+    swap_rate: float = Field(
+        default=0.005, ge=0, le=1, description="Probability a frame's left/right are swapped."
+    )
+    seed: int = Field(default=0, description="Seed of the error model.")
+
+
+DetectorConfig = Annotated[
+    MediaPipeDetectorConfig | OnnxDetectorConfig | SyntheticDetectorConfig,
+    Field(discriminator="type"),
+]
+
+
+class DenoiserConfig(_Model):
+    """The weak-sync denoiser (an exported ONNX model)."""
+
+    model: Path | None = Field(
+        default=None, description="The denoiser .onnx file; default: the shipped one."
+    )
+    provider: str = Field(
+        default="auto", description="onnxruntime provider to try first: auto, cpu, cuda, tensorrt."
+    )
+    hypotheses: int = Field(default=5, ge=1, le=64, description="Hypotheses drawn per bundle.")
+    select: bool = Field(
+        default=False, description="Pick each joint's hypothesis by reprojection (else mean)."
+    )
+    seed: int = Field(default=0, description="Seed of the hypotheses' noise.")
+
+
+class SmoothingConfig(_Model):
+    """The One-Euro filter on the output poses (causal)."""
+
+    min_cutoff_hz: float = Field(default=2.0, gt=0, description="Cut-off at rest (Hz).")
+    beta: float = Field(default=10.0, ge=0, description="Cut-off increase per m/s of speed.")
+    d_cutoff_hz: float = Field(default=1.0, gt=0, description="Cut-off of the speed estimate.")
+
+
+class InferenceConfig(_Model):
+    """The inference worker: 2D detection on every view, fusion to 3D, publication of poses."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Run the inference worker with the rig (needs 'calibration' unless every "
+        "camera is synthetic; without one the rig captures and aligns only).",
+    )
+    detector: DetectorConfig | None = Field(
+        default=None,
+        description="2D detector, chosen by 'type'; default: synthetic when every camera is "
+        "synthetic, else mediapipe.",
+    )
+    calibration: Path | None = Field(
+        default=None,
+        description="Rig calibration (TOML, Qualisys .qca.txt); not needed for synthetic rigs.",
+    )
+    denoiser: DenoiserConfig | None = Field(
+        default_factory=DenoiserConfig,
+        description="The denoiser; null: time-aware triangulation only.",
+    )
+    smoothing: SmoothingConfig | None = Field(
+        default=None, description="One-Euro filter on the poses; null: none."
+    )
+    min_views: int = Field(default=2, ge=2, description="Fewest usable views for a pose.")
+    min_confidence: float = Field(
+        default=0.3, ge=0, le=1, description="2D keypoints below this confidence are ignored."
+    )
+    detect_threads: int = Field(
+        default=0, ge=0, description="Threads detecting views in parallel; 0: one per CPU core."
+    )
+    frame_wait_ms: float = Field(
+        default=30.0, ge=0, description="How long a bundle waits for its views' pixels (ms)."
+    )
+    queue: int = Field(
+        default=2, ge=1, description="Bundles waiting for the worker; older ones are dropped."
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="ZeroMQ endpoint the worker binds (PUB, topic 'pose'); default: the port "
+        "after the clock endpoint.",
+    )
+    keypoints_2d: bool = Field(
+        default=True, description="Include every view's 2D keypoints in each PoseResult."
+    )
+
+
 class RigConfig(_Model):
     """A whole rig: cameras, hosts, aligner and bus."""
 
@@ -196,6 +352,9 @@ class RigConfig(_Model):
     )
     aligner: AlignerConfig = Field(default_factory=AlignerConfig, description="The aligner.")
     bus: BusConfig = Field(default_factory=BusConfig, description="ZeroMQ defaults.")
+    inference: InferenceConfig = Field(
+        default_factory=InferenceConfig, description="The inference worker."
+    )
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> RigConfig:
@@ -226,6 +385,16 @@ class RigConfig(_Model):
             out.append((("aligner", "endpoint"), "aligner endpoint is also a camera's endpoint"))
         if self.clock_endpoint() in (*endpoints, self.aligner_endpoint()):
             out.append((("aligner", "clock_endpoint"), "clock endpoint is already in use"))
+        if self.inference.enabled and self.inference_endpoint() in (
+            *endpoints,
+            self.aligner_endpoint(),
+            self.clock_endpoint(),
+        ):
+            out.append((("inference", "endpoint"), "inference endpoint is already in use"))
+        detector = self.inference.detector
+        if isinstance(detector, SyntheticDetectorConfig) and not self.all_synthetic:
+            message = "the synthetic detector needs synthetic cameras"
+            out.append((("inference", "detector", "type"), message))
         half_period_ms = 500.0 / self.rig.fps
         tol = self.aligner.tolerance_ms
         if tol is not None and tol > half_period_ms + 1e-9:
@@ -259,6 +428,28 @@ class RigConfig(_Model):
     def clock_endpoint(self) -> str:
         port = self.bus.base_port + 1 + len(self.cameras)
         return self.aligner.clock_endpoint or f"tcp://{self.bus.host}:{port}"
+
+    @property
+    def poses_possible(self) -> bool:
+        """Whether the inference worker can run: enabled, and a calibration it can use."""
+        inference = self.inference
+        return inference.enabled and (inference.calibration is not None or self.all_synthetic)
+
+    def inference_endpoint(self) -> str:
+        port = self.bus.base_port + 2 + len(self.cameras)
+        return self.inference.endpoint or f"tcp://{self.bus.host}:{port}"
+
+    @property
+    def all_synthetic(self) -> bool:
+        return all(isinstance(c.source, SyntheticSourceConfig) for c in self.cameras)
+
+    def detector(self) -> MediaPipeDetectorConfig | OnnxDetectorConfig | SyntheticDetectorConfig:
+        """The configured detector, or the default for this rig's sources."""
+        if self.inference.detector is not None:
+            return self.inference.detector
+        if self.all_synthetic:
+            return SyntheticDetectorConfig(type="synthetic")
+        return MediaPipeDetectorConfig(type="mediapipe")
 
     def clock_sync_enabled(self, camera_id: str) -> bool:
         cam = self.camera(camera_id)

@@ -83,6 +83,20 @@ def _resolve_paths(data: Any, base_dir: Path) -> None:
         value = source.get(key) if key else None
         if isinstance(value, str) and value != "bundled" and not Path(value).is_absolute():
             source[key] = str(base_dir / value)
+    inference = data.get("inference") if isinstance(data, dict) else None
+    if not isinstance(inference, dict):
+        return
+    sections: list[tuple[Any, str]] = [
+        (inference, "calibration"),
+        (inference.get("detector"), "model"),
+        (inference.get("denoiser"), "model"),
+    ]
+    for section, key in sections:
+        if not isinstance(section, dict):
+            continue
+        value = section.get(key)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            section[key] = str(base_dir / value)
 
 
 def _message(err: Any) -> str:

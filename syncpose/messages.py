@@ -69,7 +69,8 @@ class Frame(Message):
     """A frame with its pixels (array ``image``) and, from synthetic cameras, true 2D keypoints.
 
     Arrays: ``image`` — (H, W, 3) uint8 BGR when ``header.encoding == "raw"``, else (N,) uint8
-    JPEG bytes; optional ``keypoints_true`` — (J, 2) float32 pixels, NaN = joint not visible.
+    JPEG bytes; optional ``keypoints_true`` — (J, 2) float32 pixels, NaN = joint not visible,
+    and ``keypoints_depth`` — (J,) float32 camera-frame depth of those joints (metres).
     """
 
     TOPIC: ClassVar[bytes] = b"frame"
@@ -201,6 +202,38 @@ class ClockOffset(Message):
     t_ns: int = Field(description="When it was measured (host clock, ns).")
 
 
+class PoseResult(Message):
+    """The 3D pose of one bundle, from the inference worker.
+
+    Arrays: ``positions`` (J, 3) float32 metres in the rig's world frame, NaN = joint unknown;
+    ``uncertainty`` (J,) float32 metres (the spread of the denoiser's hypotheses; NaN where not
+    estimated); optional ``keypoints_2d`` (V, J, 3) float32: each rig camera's detection in
+    rig order (x px, y px, confidence; NaN rows for missing views).
+    """
+
+    TOPIC: ClassVar[bytes] = b"pose"
+
+    bundle_seq: int = Field(ge=0, description="The bundle this pose was made from.")
+    t_ref_ns: int = Field(description="The bundle's reference time on the aligner's clock.")
+    calibration_id: str = Field(description="Id of the rig calibration used (Rig.id).")
+    joint_names: list[str] = Field(description="Names of the rows of positions.")
+    camera_ids: list[str] = Field(description="Rig cameras in order (rows of keypoints_2d).")
+    views_used: list[str] = Field(description="Cameras whose detections went into the pose.")
+    method: str = Field(description="'denoiser' or 'time_aware' (no model configured).")
+    detector: str = Field(description="Name of the 2D keypoint detector.")
+    reason: str | None = Field(
+        default=None, description="Why the pose is all NaN (e.g. fewer than two usable views)."
+    )
+    latency_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-stage latency: decode, detect, fuse, denoise, filter, total (ms).",
+    )
+    t_emit_ns: int | None = Field(default=None, description="When the worker published it.")
+    dropped_bundles: int = Field(
+        default=0, ge=0, description="Bundles the worker skipped (fell behind) since start."
+    )
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.__name__: cls
     for cls in (
@@ -212,6 +245,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         ClockRequest,
         ClockReply,
         ClockOffset,
+        PoseResult,
     )
 }
 TOPIC_TYPES: dict[bytes, type[Message]] = {cls.TOPIC: cls for cls in MESSAGE_TYPES.values()}

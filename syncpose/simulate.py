@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from syncpose.camera import Rig, look_at, ring_position
+from syncpose.camera import Camera, Rig, look_at, ring_position
+from syncpose.config import RigConfig, SyntheticSourceConfig
 from syncpose.motion import Clip
 from syncpose.skeleton import JOINTS, LEFT_RIGHT, MOCAP
 
@@ -192,21 +193,38 @@ def _joints(clip: Clip, t: FloatArray) -> FloatArray:
     return joints
 
 
+def confidence_and_scale(
+    noise: DetectorNoise, focal_px: float, depth: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Confidence and jitter σ (pixels), both (..., J), of keypoints at camera-frame ``depth``
+    (..., J) metres: lower confidence far away and behind the body, where jitter doubles."""
+    behind = depth > depth[..., _PELVIS : _PELVIS + 1] + 0.15
+    far = np.clip((depth - 4.0) / 8.0, 0.0, 0.5)
+    conf = np.where(behind, noise.occluded_confidence, noise.base_confidence) - far
+    scale = noise.jitter_px * (focal_px / 1000.0) * (4.0 / np.maximum(depth, 0.5))
+    return conf, scale * np.where(behind, 2.0, 1.0)
+
+
+def _outliers(rng: np.random.Generator, noise: DetectorNoise, shape: tuple[int, ...]) -> FloatArray:
+    """(*shape, 2) pixel displacements: non-zero for the ``outlier_rate`` share of keypoints."""
+    out = rng.random(shape) < noise.outlier_rate
+    mag = rng.uniform(*noise.outlier_px, size=shape)
+    ang = rng.uniform(0.0, 2.0 * math.pi, size=shape)
+    shift: FloatArray = (out * mag)[..., None] * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
+    return shift
+
+
 def _detector(
     rig: Rig, seen: FloatArray, rng: np.random.Generator, noise: DetectorNoise, vk: tuple[int, int]
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """Confidence (V, K, J), pixel noise (V, K, J, 2) and swapped view-frames (V, K)."""
     V, K = vk
     J = len(JOINTS)
-    conf = np.full((V, K, J), noise.base_confidence)
+    conf = np.empty((V, K, J))
     scale = np.empty((V, K, J))
     for v, cam in enumerate(rig.cameras):
         depth = cam.to_camera(seen[v])[..., 2]  # (K, J)
-        behind = depth > depth[:, _PELVIS : _PELVIS + 1] + 0.15
-        far = np.clip((depth - 4.0) / 8.0, 0.0, 0.5)
-        conf[v] = np.where(behind, noise.occluded_confidence, noise.base_confidence) - far
-        scale[v] = noise.jitter_px * (cam.K[0, 0] / 1000.0) * (4.0 / np.maximum(depth, 0.5))
-        scale[v] *= np.where(behind, 2.0, 1.0)
+        conf[v], scale[v] = confidence_and_scale(noise, float(cam.K[0, 0]), depth)
     white = rng.normal(size=(V, K, J, 2))
     rho = noise.temporal_correlation
     if rho:
@@ -215,12 +233,63 @@ def _detector(
             white[:, k] = rho * white[:, k - 1] + innovation * white[:, k]
     noise_px = white * scale[..., None]
     if noise.outlier_rate:
-        out = rng.random((V, K, J)) < noise.outlier_rate
-        mag = rng.uniform(*noise.outlier_px, size=(V, K, J))
-        ang = rng.uniform(0.0, 2.0 * math.pi, size=(V, K, J))
-        noise_px += (out * mag)[..., None] * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
+        noise_px += _outliers(rng, noise, (V, K, J))
     if noise.miss_rate:
         conf[rng.random((V, K, J)) < noise.miss_rate] = 0.0
     swap = rng.random((V, K)) < noise.swap_rate if noise.swap_rate else np.zeros((V, K), bool)
     noise_px = np.where((conf > 0)[..., None], noise_px, np.nan)
     return np.clip(conf, 0.0, 1.0), noise_px, swap
+
+
+class DetectorErrorStream:
+    """The same detector error model, applied frame by frame to one camera's true keypoints
+    (the live synthetic detector). The jitter's AR(1) state carries from call to call."""
+
+    def __init__(self, noise: DetectorNoise, focal_px: float, rng: np.random.Generator) -> None:
+        self.noise = noise
+        self.focal_px = focal_px
+        self.rng = rng
+        self._white: FloatArray | None = None
+
+    def apply(self, uv: FloatArray, depth: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """True ``uv`` (J, 2) pixels (NaN = not visible) at camera-frame ``depth`` (J,) metres
+        -> detected points (J, 2) (NaN = missed) and confidence (J,)."""
+        noise, rng = self.noise, self.rng
+        J = uv.shape[0]
+        conf, scale = confidence_and_scale(noise, self.focal_px, np.asarray(depth, np.float64))
+        fresh = rng.normal(size=(J, 2))
+        rho = noise.temporal_correlation
+        if self._white is None or not rho:
+            self._white = fresh
+        else:
+            self._white = rho * self._white + math.sqrt(1.0 - rho * rho) * fresh
+        points = uv + self._white * scale[:, None]
+        if noise.outlier_rate:
+            points = points + _outliers(rng, noise, (J,))
+        if noise.miss_rate:
+            conf = np.where(rng.random(J) < noise.miss_rate, 0.0, conf)
+        if noise.swap_rate and rng.random() < noise.swap_rate:
+            for a, b in LEFT_RIGHT:
+                points[[a, b]] = points[[b, a]]
+        conf = np.where(np.isfinite(points).all(axis=1), np.clip(conf, 0.0, 1.0), 0.0)
+        return np.where((conf > 0)[:, None], points, np.nan), conf
+
+
+def synthetic_camera(
+    config: SyntheticSourceConfig, camera_id: str, index: int, count: int
+) -> Camera:
+    """The camera a synthetic source films through (also its exact calibration)."""
+    position = config.position or ring_position(index, count)
+    return look_at(
+        position, config.look_at, config.focal_px, config.width, config.height, name=camera_id
+    )
+
+
+def synthetic_rig(config: RigConfig) -> Rig:
+    """The exact calibration of a rig whose cameras are all synthetic."""
+    cams = []
+    for i, cam in enumerate(config.cameras):
+        if not isinstance(cam.source, SyntheticSourceConfig):
+            raise ValueError(f"camera {cam.id!r} is not synthetic: it needs a calibration file")
+        cams.append(synthetic_camera(cam.source, cam.id, i, len(config.cameras)))
+    return Rig(tuple(cams), {"synthetic": config.rig.name})

@@ -27,7 +27,8 @@ class SourceFrame:
     ``image``: (H, W, 3) uint8 BGR. ``t_capture_ns``: capture instant on this host's monotonic
     clock. ``skipped``: frames the source lost just before this one (the worker leaves a gap of
     that size in ``seq``). ``keypoints``: (J, 2) float32 true pixels (NaN = not visible), from
-    synthetic sources only, with their ``keypoint_names``.
+    synthetic sources only, with their ``keypoint_names`` and ``keypoint_depth`` (J,) float32
+    metres in the camera frame (what the synthetic detector's error model needs).
     """
 
     image: npt.NDArray[np.uint8]
@@ -36,6 +37,7 @@ class SourceFrame:
     device_ts_ns: int | None = None
     keypoints: npt.NDArray[np.float32] | None = None
     keypoint_names: tuple[str, ...] | None = None
+    keypoint_depth: npt.NDArray[np.float32] | None = None
 
 
 class FrameSource(Protocol):

@@ -17,10 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from capture.sources.base import SourceFrame
-from syncpose.camera import Camera, look_at, ring_position
+from syncpose.camera import Camera
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns, period_ns
 from syncpose.config import SyntheticSourceConfig
 from syncpose.motion import Motion, load_motion
+from syncpose.simulate import synthetic_camera
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -102,10 +103,7 @@ class SyntheticSource:
         self._jitter = ms_to_ns(config.jitter_ms)
         self._rng = np.random.default_rng([config.seed, camera_index])
         self.player = MotionPlayer(motion or load_motion(config.motion), config.clip)
-        position = config.position or ring_position(camera_index, camera_count)
-        self.camera = look_at(
-            position, config.look_at, config.focal_px, config.width, config.height, name=camera_id
-        )
+        self.camera = synthetic_camera(config, camera_id, camera_index, camera_count)
         self.renderer = SkeletonRenderer(self.camera, self.player.motion.bones)
         self._names = self.player.motion.joint_names
         self._k = 0
@@ -146,6 +144,7 @@ class SyntheticSource:
         uv = self.camera.project(pose)
         visible = np.isfinite(uv).all(axis=1) & self.camera.in_image(uv)
         keypoints = np.where(visible[:, None], uv, np.nan).astype(np.float32)
+        depth = self.camera.to_camera(pose)[:, 2].astype(np.float32)
         return SourceFrame(
             image=self.renderer.render(uv),
             t_capture_ns=t,
@@ -153,6 +152,7 @@ class SyntheticSource:
             device_ts_ns=due,
             keypoints=keypoints,
             keypoint_names=self._names,
+            keypoint_depth=depth,
         )
 
     def close(self) -> None:

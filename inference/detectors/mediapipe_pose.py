@@ -3,11 +3,13 @@
 One :class:`MediaPipePose` per camera: the VIDEO running mode tracks the person from frame to
 frame (much faster than detecting afresh), so frames must come in time order. Call
 :meth:`close` (or use it as a context manager): the landmarker holds native resources.
+:class:`MediaPipeDetector` is the rig's detector: one landmarker per camera, views in parallel
+on a thread pool (MediaPipe releases the GIL while it runs).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +18,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from inference.detectors.base import Keypoints, ViewImage, ViewPool
+from syncpose.config import MediaPipeDetectorConfig
 from syncpose.skeleton import BLAZEPOSE33
 
 FloatArray = npt.NDArray[np.float64]
@@ -24,16 +28,6 @@ FloatArray = npt.NDArray[np.float64]
 def default_model_path() -> Path:
     """The shipped ``pose_landmarker_full.task`` (see ``inference/models/NOTICE.md``)."""
     return Path(str(resources.files("inference") / "models" / "pose_landmarker_full.task"))
-
-
-@dataclass(frozen=True)
-class Keypoints:
-    """One image's detection in the project skeleton: ``points`` (J, 2) pixels (NaN = none),
-    ``confidence`` (J,) in [0, 1]; ``raw`` (33, 3) the BlazePose landmarks (x, y px, score)."""
-
-    points: FloatArray
-    confidence: FloatArray
-    raw: FloatArray | None
 
 
 class MediaPipePose:
@@ -69,8 +63,7 @@ class MediaPipePose:
             mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), t
         )
         if not result.pose_landmarks:
-            n = len(BLAZEPOSE33.sources)
-            return Keypoints(np.full((n, 2), np.nan), np.zeros(n), None)
+            return Keypoints.empty()
         raw = np.array(
             [
                 (lm.x * w, lm.y * h, min(lm.visibility or 0.0, lm.presence or 1.0))
@@ -96,3 +89,30 @@ class MediaPipePose:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class MediaPipeDetector:
+    """The rig's MediaPipe detector: a tracking landmarker per camera, views in parallel."""
+
+    name = MediaPipePose.name
+
+    def __init__(
+        self, config: MediaPipeDetectorConfig, camera_ids: Sequence[str], threads: int = 0
+    ) -> None:
+        self._poses = {
+            cam: MediaPipePose(config.model, config.min_confidence) for cam in camera_ids
+        }
+        self._pool = ViewPool(min(threads or len(camera_ids), len(camera_ids)))
+
+    def detect(self, views: Sequence[ViewImage]) -> list[Keypoints]:
+        return self._pool.map(self._one, views)
+
+    def _one(self, view: ViewImage) -> Keypoints:
+        if view.image is None:
+            raise ValueError(f"camera {view.camera_id!r}: the frame has no pixels")
+        return self._poses[view.camera_id].detect(view.image, view.t_capture_ns // 1_000_000)
+
+    def close(self) -> None:
+        self._pool.close()
+        for pose in self._poses.values():
+            pose.close()

@@ -1,0 +1,267 @@
+"""From a bundle and its views' frames to a :class:`~syncpose.messages.PoseResult` (no I/O).
+
+The one path every caller shares — the live inference worker, ``syncpose reconstruct`` and the
+benchmarks: decode the views' pixels (in parallel), detect 2D keypoints on all views (the
+detector batches or parallelises), put them on the calibration's pixel grid, fuse them with
+the :class:`~inference.engine.PoseEngine` (denoiser, or time-aware triangulation), filter, and
+report every stage's latency. A bundle that cannot give a pose — views missing, pixels lost,
+the detector failing on an image — gives a result with NaN joints and a reason, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from inference.denoiser.runtime import DenoiserRuntime
+from inference.detectors import Detector, Keypoints, ViewImage, ViewPool, make_detector
+from inference.engine import PoseEngine, ViewKeypoints
+from inference.filters import OneEuroConfig
+from syncpose.camera import Camera, Rig
+from syncpose.clock import NS_PER_S
+from syncpose.config import InferenceConfig, RigConfig
+from syncpose.messages import Bundle, Frame, FrameHeader, PoseResult
+from syncpose.skeleton import JOINTS
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Frames whose size differs from the calibration's by less than this are used as they are
+#: (a 1080-wide video of a camera calibrated at 1088 is the same pixel grid, cropped).
+_SAME_GRID = 0.02
+
+
+@dataclass(frozen=True)
+class ViewFrame:
+    """What the worker received for one camera's frame: header and pixels (raw (H, W, 3) or
+    JPEG bytes (N,)), plus a synthetic camera's true keypoints (see :class:`Frame`)."""
+
+    header: FrameHeader
+    pixels: npt.NDArray[np.uint8] | None
+    keypoints_true: FloatArray | None = None
+    keypoint_names: tuple[str, ...] | None = None
+    keypoints_depth: FloatArray | None = None
+
+    @classmethod
+    def from_message(cls, frame: Frame, arrays: Mapping[str, npt.NDArray[Any]]) -> ViewFrame:
+        def floats(name: str) -> FloatArray | None:
+            a = arrays.get(name)
+            return None if a is None else np.asarray(a, dtype=np.float64)
+
+        image = arrays.get("image")
+        return cls(
+            header=frame.header,
+            pixels=None if image is None else np.asarray(image, dtype=np.uint8),
+            keypoints_true=floats("keypoints_true"),
+            keypoint_names=tuple(frame.keypoint_names) if frame.keypoint_names else None,
+            keypoints_depth=floats("keypoints_depth"),
+        )
+
+
+@dataclass
+class PoseOutput:
+    """A result ready to publish: the message and its arrays (see :class:`PoseResult`)."""
+
+    message: PoseResult
+    arrays: dict[str, npt.NDArray[Any]]
+
+    @property
+    def positions(self) -> FloatArray:
+        return np.asarray(self.arrays["positions"], dtype=np.float64)
+
+
+def rig_calibration(config: RigConfig) -> Rig:
+    """The calibration the rig's poses are computed in, cameras named by the rig's ids."""
+    from syncpose.simulate import synthetic_rig
+
+    inference = config.inference
+    if inference.calibration is None:
+        return synthetic_rig(config)
+    from calibration.rigfile import load_rig
+
+    return load_rig(inference.calibration).matched_to(config.camera_ids)
+
+
+def make_engine(inference: InferenceConfig, rig: Rig) -> PoseEngine:
+    """The fusion engine the config asks for (the shipped denoiser unless told otherwise)."""
+    denoiser = None
+    if inference.denoiser is not None:
+        d = inference.denoiser
+        denoiser = DenoiserRuntime(
+            d.model, prefer=d.provider, hypotheses=d.hypotheses, select=d.select, seed=d.seed
+        )
+        logger.info("denoiser: %s", denoiser.describe())
+    smoothing = None
+    if inference.smoothing is not None:
+        s = inference.smoothing
+        smoothing = OneEuroConfig(s.min_cutoff_hz, s.beta, s.d_cutoff_hz)
+    return PoseEngine(rig, denoiser, smoothing, min_views=inference.min_views)
+
+
+class InferencePipeline:
+    """Bundles in, poses out, for one rig. Call :meth:`close` when done."""
+
+    def __init__(
+        self,
+        rig: Rig,
+        detector: Detector,
+        engine: PoseEngine,
+        *,
+        min_confidence: float = 0.3,
+        threads: int = 0,
+        keypoints_2d: bool = True,
+    ) -> None:
+        self.rig = rig
+        self.detector = detector
+        self.engine = engine
+        self.min_confidence = min_confidence
+        self.keypoints_2d = keypoints_2d
+        self.calibration_id = rig.id
+        self._pool = ViewPool(min(threads or len(rig.cameras), len(rig.cameras)))
+        self._needs_pixels = detector.name != "synthetic"
+        self._grid_warned: set[str] = set()
+        self.detector_errors = 0
+
+    @classmethod
+    def from_config(cls, config: RigConfig) -> InferencePipeline:
+        rig = rig_calibration(config)
+        inference = config.inference
+        provider = inference.denoiser.provider if inference.denoiser else "auto"
+        detector = make_detector(
+            config.detector(), rig, threads=inference.detect_threads, provider=provider
+        )
+        return cls(
+            rig,
+            detector,
+            make_engine(inference, rig),
+            min_confidence=inference.min_confidence,
+            threads=inference.detect_threads,
+            keypoints_2d=inference.keypoints_2d,
+        )
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def _decode(self, frame: ViewFrame) -> npt.NDArray[np.uint8] | None:
+        if not self._needs_pixels or frame.pixels is None:
+            return None
+        if frame.header.encoding == "raw":
+            return frame.pixels
+        image = cv2.imdecode(frame.pixels, cv2.IMREAD_COLOR)
+        return None if image is None else np.asarray(image, dtype=np.uint8)
+
+    def _on_grid(self, camera: Camera, kp: Keypoints, width: int, height: int) -> Keypoints:
+        """``kp`` moved to the calibration's pixel grid when the frame was resized."""
+        cw, ch = camera.size
+        sx, sy = cw / max(width, 1), ch / max(height, 1)
+        if abs(sx - 1.0) <= _SAME_GRID and abs(sy - 1.0) <= _SAME_GRID:
+            return kp
+        if abs(sx - sy) > _SAME_GRID * max(sx, sy):
+            if camera.name not in self._grid_warned:
+                self._grid_warned.add(camera.name)
+                logger.warning(
+                    "camera %s: frames are %dx%d but the calibration is %dx%d with another "
+                    "aspect ratio; keypoints used unscaled",
+                    camera.name,
+                    width,
+                    height,
+                    cw,
+                    ch,
+                )
+            return kp
+        return Keypoints(kp.points * (sx, sy), kp.confidence, kp.raw)
+
+    def process(self, bundle: Bundle, frames: Mapping[str, ViewFrame | None]) -> PoseOutput:
+        """The pose of ``bundle``; ``frames`` by camera id (absent or None: pixels not received)."""
+        t_start = time.perf_counter()
+        notes: list[str] = []
+        entries: list[tuple[str, ViewFrame, int]] = []  # camera, frame, corrected capture time
+        for view in bundle.views:
+            if view.header is None or view.offset_ns is None:
+                continue
+            frame = frames.get(view.camera_id)
+            if frame is None or frame.header.seq != view.header.seq:
+                notes.append(f"{view.camera_id}: frame {view.header.seq} not received")
+                continue
+            entries.append((view.camera_id, frame, bundle.t_ref_ns + view.offset_ns))
+
+        images = self._pool.map(lambda e: self._decode(e[1]), entries)
+        t_decoded = time.perf_counter()
+        views: list[ViewImage] = []
+        for (cam, frame, t_cap), image in zip(entries, images, strict=True):
+            if self._needs_pixels and image is None:
+                notes.append(f"{cam}: image could not be decoded")
+                continue
+            views.append(
+                ViewImage(
+                    cam,
+                    image,
+                    t_cap,
+                    frame.keypoints_true,
+                    frame.keypoint_names,
+                    frame.keypoints_depth,
+                )
+            )
+        try:
+            detections = self.detector.detect(views)
+        except Exception as exc:  # a bad image must not stop the rig: report it on the pose
+            self.detector_errors += 1
+            if self.detector_errors == 1 or self.detector_errors % 100 == 0:
+                logger.exception("detector failed (%d times so far)", self.detector_errors)
+            notes.append(f"detector failed: {exc}")
+            detections, views = [], []
+        t_detected = time.perf_counter()
+
+        by_camera: dict[str, ViewKeypoints | None] = dict.fromkeys(self.rig.names)
+        kp2d = np.full((len(self.rig.cameras), len(JOINTS), 3), np.nan, dtype=np.float32)
+        index = {name: i for i, name in enumerate(self.rig.names)}
+        for seen, kp in zip(views, detections, strict=True):
+            camera = self.rig.camera(seen.camera_id)
+            if seen.image is not None:
+                kp = self._on_grid(camera, kp, seen.image.shape[1], seen.image.shape[0])
+            conf = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
+            t_seen_s = seen.t_capture_ns / NS_PER_S
+            by_camera[seen.camera_id] = ViewKeypoints(kp.points, conf, t_seen_s)
+            kp2d[index[seen.camera_id]] = np.concatenate([kp.points, conf[:, None]], axis=1)
+
+        result = self.engine.step(bundle.t_ref_ns / NS_PER_S, by_camera)
+        latency = {
+            "decode": (t_decoded - t_start) * 1000.0,
+            "detect": (t_detected - t_decoded) * 1000.0,
+            **{k: v for k, v in result.timings_ms.items()},
+        }
+        latency["total"] = (time.perf_counter() - t_start) * 1000.0
+        reason = result.reason
+        if reason is not None and notes:
+            reason = f"{reason} ({'; '.join(notes)})"
+        message = PoseResult(
+            bundle_seq=bundle.bundle_seq,
+            t_ref_ns=bundle.t_ref_ns,
+            calibration_id=self.calibration_id,
+            joint_names=list(JOINTS),
+            camera_ids=self.rig.names,
+            views_used=result.views_used,
+            method=result.method,
+            detector=self.detector.name,
+            reason=reason,
+            latency_ms={k: round(v, 3) for k, v in latency.items()},
+        )
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "positions": result.pose.astype(np.float32),
+            "uncertainty": result.uncertainty.astype(np.float32),
+        }
+        if self.keypoints_2d:
+            arrays["keypoints_2d"] = kp2d
+        return PoseOutput(message, arrays)
+
+    def close(self) -> None:
+        self._pool.close()
+        self.detector.close()

@@ -1,0 +1,189 @@
+"""The inference worker process: bundles and frames in over ZeroMQ, poses out.
+
+Subscribes to the aligner's ``bundle`` topic and to every camera's ``frame`` topic (pixels and,
+from synthetic cameras, true keypoints). Frames wait in a short per-camera buffer keyed by
+``seq`` until their bundle comes; a bundle waits at most ``frame_wait_ms`` for frames still on
+the way. Bundles queue in a bounded queue: when the worker falls behind, the oldest bundle is
+dropped and counted (the pose stream stays live instead of growing late). Each bundle goes
+through the :class:`~inference.pipeline.InferencePipeline`; the
+:class:`~syncpose.messages.PoseResult` goes out on the worker's endpoint (topic ``pose``)
+with a :class:`~syncpose.messages.WorkerStatus` heartbeat (``status``) every second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import zmq
+
+from inference.pipeline import InferencePipeline, PoseOutput, ViewFrame
+from syncpose.bus import SocketTimeouts, publish_message, publisher, subscriber
+from syncpose.clock import NS_PER_MS, monotonic_ns
+from syncpose.config import RigConfig
+from syncpose.messages import Bundle, Decoder, Frame, WorkerState, WorkerStatus
+from syncpose.process import ProcessSpec, worker_prologue
+
+logger = logging.getLogger(__name__)
+
+WORKER_NAME = "inference"
+_FRAMES_KEPT = 8  # per camera: a few frame periods of pixels waiting for their bundle
+
+
+class InferenceWorker:
+    """Runs an :class:`InferencePipeline` over real sockets until ``stop`` is set."""
+
+    def __init__(
+        self,
+        rig: RigConfig,
+        pipeline: InferencePipeline,
+        *,
+        stop: threading.Event,
+        ctx: zmq.Context[Any] | None = None,
+        status_interval_s: float = 1.0,
+    ) -> None:
+        self.rig = rig
+        self.pipeline = pipeline
+        self.stop = stop
+        self._ctx = ctx or zmq.Context.instance()
+        self.status_interval_s = status_interval_s
+        self.frames: dict[str, OrderedDict[int, ViewFrame]] = {
+            cam: OrderedDict() for cam in rig.camera_ids
+        }
+        self.queue: deque[tuple[Bundle, int]] = deque()
+        self.decoder = Decoder(accept=[Bundle, Frame])
+        self.poses = 0
+        self.dropped_bundles = 0
+        self.state: WorkerState = "starting"
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        rig = self.rig
+        bus = rig.bus
+        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        n = len(rig.cameras)
+        cams = [rig.camera_endpoint(i) for i in range(n)]
+        # Raw frames are megabytes: keep only a few per camera queued in ZeroMQ.
+        frame_sub = subscriber(self._ctx, cams, [Frame.TOPIC], timeouts, recv_hwm=4 * n)
+        bundle_sub = subscriber(self._ctx, [rig.aligner_endpoint()], [Bundle.TOPIC], timeouts)
+        pub = publisher(self._ctx, rig.inference_endpoint(), timeouts, send_hwm=64)
+        poller = zmq.Poller()
+        poller.register(frame_sub, zmq.POLLIN)
+        poller.register(bundle_sub, zmq.POLLIN)
+        wait_ns = round(rig.inference.frame_wait_ms * NS_PER_MS)
+        next_beat = time.monotonic()
+        poses_at_beat = 0
+        self.state = "running"
+        logger.info("inference worker up: %d cameras, detector %s, %s", n,
+                    self.pipeline.detector.name, self.pipeline.engine.method)  # fmt: skip
+        try:
+            while not self.stop.is_set():
+                ready = dict(poller.poll(2 if self.queue else 50))
+                if frame_sub in ready:
+                    self._drain(frame_sub)
+                if bundle_sub in ready:
+                    self._drain(bundle_sub)
+                if self.queue:
+                    bundle, received = self.queue[0]
+                    if self._complete(bundle) or monotonic_ns() - received >= wait_ns:
+                        self.queue.popleft()
+                        self._publish(pub, self._process(bundle))
+                if time.monotonic() >= next_beat:
+                    rate = (self.poses - poses_at_beat) / self.status_interval_s
+                    self._heartbeat(pub, rate)
+                    poses_at_beat = self.poses
+                    next_beat = time.monotonic() + self.status_interval_s
+        finally:
+            self.state = "stopped"
+            self._heartbeat(pub, 0.0)
+            frame_sub.close()
+            bundle_sub.close()
+            pub.close()
+            self.pipeline.close()
+
+    def _drain(self, sock: zmq.Socket[Any]) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            decoded = self.decoder.decode(frames)
+            if decoded is None:
+                continue
+            msg = decoded.message
+            if isinstance(msg, Frame):
+                buffer = self.frames.get(msg.header.camera_id)
+                if buffer is None:
+                    continue
+                buffer[msg.header.seq] = ViewFrame.from_message(msg, decoded.arrays)
+                while len(buffer) > _FRAMES_KEPT:
+                    buffer.popitem(last=False)
+            elif isinstance(msg, Bundle):
+                if len(self.queue) >= self.rig.inference.queue:
+                    self.queue.popleft()
+                    self.dropped_bundles += 1
+                self.queue.append((msg, monotonic_ns()))
+
+    def _complete(self, bundle: Bundle) -> bool:
+        return all(
+            v.header.seq in self.frames.get(v.camera_id, {})
+            for v in bundle.views
+            if v.header is not None
+        )
+
+    def _process(self, bundle: Bundle) -> PoseOutput:
+        frames = {
+            v.camera_id: self.frames[v.camera_id].get(v.header.seq)
+            for v in bundle.views
+            if v.header is not None and v.camera_id in self.frames
+        }
+        return self.pipeline.process(bundle, frames)
+
+    def _publish(self, pub: zmq.Socket[Any], out: PoseOutput) -> None:
+        message = out.message.model_copy(
+            update={"t_emit_ns": monotonic_ns(), "dropped_bundles": self.dropped_bundles}
+        )
+        publish_message(pub, message, **out.arrays)
+        self.poses += 1
+
+    def _heartbeat(self, pub: zmq.Socket[Any], rate: float) -> None:
+        state = self.state
+        errors = self.pipeline.detector_errors
+        if state == "running" and (errors or self.decoder.stats.total):
+            self.last_error = (
+                f"{errors} detector failure(s)" if errors else self.decoder.stats.last_error
+            )
+        publish_message(
+            pub,
+            WorkerStatus(
+                worker=WORKER_NAME,
+                state=state,
+                fps=rate,
+                frames=self.poses,
+                dropped=self.dropped_bundles,
+                last_error=self.last_error,
+                t_ns=monotonic_ns(),
+                pid=os.getpid(),
+            ),
+        )
+
+
+def main(config_json: str, log_level: str = "INFO") -> None:
+    """Process entry point (``spawn`` target): the inference worker of the rig."""
+    stop = worker_prologue(WORKER_NAME, log_level)
+    rig = RigConfig.model_validate_json(config_json)
+    ctx = zmq.Context()
+    try:
+        pipeline = InferencePipeline.from_config(rig)
+        InferenceWorker(rig, pipeline, stop=stop, ctx=ctx).run()
+    finally:
+        ctx.term()
+
+
+def process_spec(rig: RigConfig, log_level: str = "INFO") -> ProcessSpec:
+    """The worker as a process of the rig: stopped first (it consumes everyone else)."""
+    return ProcessSpec(WORKER_NAME, main, (rig.model_dump_json(), log_level), stop_stage=-1)
