@@ -55,12 +55,13 @@ def triangulate(
     points_2d: npt.ArrayLike,
     confidence: npt.ArrayLike | None = None,
     *,
-    max_error_px: float = np.inf,
+    max_error_px: float | npt.ArrayLike = np.inf,
     min_views: int = 2,
 ) -> Triangulation:
     """Triangulate ``points_2d`` (V, *S, 2) pixels (NaN = not seen) from ``V`` cameras.
 
     ``confidence`` (V, *S) weights each observation (0 or NaN = not used; default 1).
+    ``max_error_px``: the view rejection threshold, one for all views or one per view (V,).
     """
     cams = list(cameras.cameras if isinstance(cameras, Rig) else cameras)
     obs = np.asarray(points_2d, dtype=np.float64)
@@ -85,6 +86,7 @@ def triangulate(
     xy = np.stack([cam.undistort(obs[v]) for v, cam in enumerate(cams)])  # (V, N, 2)
     Rt = np.stack([np.hstack([cam.R, cam.tvec[:, None]]) for cam in cams])  # (V, 3, 4)
 
+    limit = np.broadcast_to(np.asarray(max_error_px, dtype=np.float64), (V,))
     points = np.full((N, 3), np.nan)
     todo = np.flatnonzero(used.sum(axis=0) >= min_views)
     errors = np.full((V, N), np.nan)
@@ -93,13 +95,13 @@ def triangulate(
             break
         points[todo] = _solve(_dlt_rows(xy[:, todo], Rt, np.where(used[:, todo], w[:, todo], 0.0)))
         errors[:, todo] = _pixel_errors(cams, obs[:, todo], points[todo], used[:, todo])
-        if not np.isfinite(max_error_px):
+        if not np.isfinite(limit).any():
             break
         # A view where the solution is behind the camera has no pixel error (NaN): the worst.
         err_todo = np.where(used[:, todo], np.nan_to_num(errors[:, todo], nan=np.inf), -1.0)
         worst = np.argmax(err_todo, axis=0)
         worst_err = err_todo[worst, np.arange(todo.size)]
-        redo = (worst_err > max_error_px) & (used[:, todo].sum(axis=0) > min_views)
+        redo = (worst_err > limit[worst]) & (used[:, todo].sum(axis=0) > min_views)
         if not redo.any():
             break
         used[worst[redo], todo[redo]] = False

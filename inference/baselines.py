@@ -15,22 +15,30 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.triangulate import triangulate
+from syncpose.camera import Rig
 from syncpose.simulate import Sequence2D
 
 FloatArray = npt.NDArray[np.float64]
 
-#: View rejection threshold of the DLT (pixels), as Pose2Sim's default order of magnitude.
+#: View rejection threshold of the DLT in pixels at 1000 px focal length (Pose2Sim's order of
+#: magnitude); each camera's threshold scales with its focal length (:func:`reject_px`), so a
+#: high-resolution camera is held to the same angular error as the simulated 1280x720 ones.
 REJECT_PX = 15.0
+
+
+def reject_px(rig: Rig) -> FloatArray:
+    """(V,) per-camera view rejection thresholds in pixels."""
+    return np.array([REJECT_PX * float(cam.K[0, 0]) / 1000.0 for cam in rig.cameras])
 
 
 def dlt(seq: Sequence2D) -> FloatArray:
     """(K, J, 3) from the weakly synchronised detections."""
-    return triangulate(seq.rig, seq.points, seq.confidence, max_error_px=REJECT_PX).points
+    return triangulate(seq.rig, seq.points, seq.confidence, max_error_px=reject_px(seq.rig)).points
 
 
 def oracle_sync(seq: Sequence2D) -> FloatArray:
     """(K, J, 3) from detections taken at ``t_ref`` itself (same noise)."""
-    return triangulate(seq.rig, seq.oracle, seq.confidence, max_error_px=REJECT_PX).points
+    return triangulate(seq.rig, seq.oracle, seq.confidence, max_error_px=reject_px(seq.rig)).points
 
 
 def time_aware_points(points: FloatArray, t_capture: FloatArray, t_ref: FloatArray) -> FloatArray:
@@ -50,7 +58,7 @@ def time_aware_points(points: FloatArray, t_capture: FloatArray, t_ref: FloatArr
 def time_aware(seq: Sequence2D) -> FloatArray:
     """(K, J, 3) from the time-aligned detections."""
     moved = time_aware_points(seq.points, seq.t_capture, seq.t_ref)
-    return triangulate(seq.rig, moved, seq.confidence, max_error_px=REJECT_PX).points
+    return triangulate(seq.rig, moved, seq.confidence, max_error_px=reject_px(seq.rig)).points
 
 
 METHODS: dict[str, Callable[[Sequence2D], FloatArray]] = {

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from calibration.triangulate import triangulate
+from inference.baselines import reject_px
 from inference.denoiser.features import (
     HISTORY,
     DenoiserInputs,
@@ -65,7 +67,8 @@ class _Tick:
 
 
 class PoseEngine:
-    """Fuse bundles of one rig. ``denoiser`` None: time-aware triangulation only."""
+    """Fuse bundles of one rig. ``denoiser`` None: time-aware triangulation only; and with
+    ``time_aware`` False, plain DLT on the bundle's frames as they are (the baseline)."""
 
     def __init__(
         self,
@@ -73,9 +76,13 @@ class PoseEngine:
         denoiser: DenoiserRuntime | None = None,
         smoothing: OneEuroConfig | None = None,
         min_views: int = 2,
+        time_aware: bool = True,
     ) -> None:
+        if denoiser is not None and not time_aware:
+            raise ValueError("the denoiser starts from the time-aware triangulation")
         self.rig = rig
         self.denoiser = denoiser
+        self.time_aware = time_aware
         self.filter = OneEuro(smoothing) if smoothing is not None else None
         self.min_views = min_views
         self._window: deque[_Tick] = deque(maxlen=HISTORY + 2)
@@ -84,7 +91,9 @@ class PoseEngine:
 
     @property
     def method(self) -> str:
-        return "denoiser" if self.denoiser is not None else "time_aware"
+        if self.denoiser is not None:
+            return "denoiser"
+        return "time_aware" if self.time_aware else "dlt"
 
     def step(self, t_ref_s: float, views: Mapping[str, ViewKeypoints | None]) -> EngineResult:
         """Fuse one bundle (``views`` by camera name; missing cameras may be absent or None)."""
@@ -113,7 +122,10 @@ class PoseEngine:
         conf_pair = np.stack([prev.confidence if prev else np.zeros_like(conf), conf], 1)
         t_pair = np.stack([prev.t_capture if prev else np.full_like(t_cap, np.nan), t_cap], 1)
         t_ref_pair = np.array([prev.t_ref if prev else t_ref_s - 1.0, t_ref_s])
-        init = initial_estimate(self.rig, pts_pair, conf_pair, t_pair, t_ref_pair)[1]
+        if self.time_aware:
+            init = initial_estimate(self.rig, pts_pair, conf_pair, t_pair, t_ref_pair)[1]
+        else:
+            init = triangulate(self.rig, points, conf, max_error_px=reject_px(self.rig)).points
         self._window.append(_Tick(t_ref_s, points, conf, t_cap, init))
         timings = {"fuse": (time.perf_counter() - t0) * 1000.0}
 

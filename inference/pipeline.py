@@ -2,11 +2,13 @@
 
 The one path every caller shares — the live inference worker, ``syncpose reconstruct`` and the
 benchmarks: decode the views' pixels (in parallel), detect 2D keypoints on all views (the
-detector batches or parallelises), put them on the calibration's pixel grid, fuse them with
-the :class:`~inference.engine.PoseEngine` (denoiser, or time-aware triangulation), filter, and
-report every stage's latency. A bundle that cannot give a pose — views missing, pixels lost,
-the detector failing on an image — gives a result with NaN joints and a reason, never an
-exception.
+detector batches or parallelises), put the keypoints right (onto the calibration's pixel grid,
+confidences below the threshold zeroed, views with left and right mixed up exchanged: see
+:mod:`inference.swaps`), fuse them with the :class:`~inference.engine.PoseEngine` (denoiser,
+or time-aware triangulation), filter, and report every stage's latency. ``keypoints_2d`` in
+the result are the keypoints as fused. A bundle that cannot give a pose — views missing,
+pixels lost, the detector failing on an image — gives a result with NaN joints and a reason,
+never an exception.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from inference.denoiser.runtime import DenoiserRuntime
 from inference.detectors import Detector, Keypoints, ViewImage, ViewPool, make_detector
 from inference.engine import PoseEngine, ViewKeypoints
 from inference.filters import OneEuroConfig
+from inference.swaps import fix_left_right
 from syncpose.camera import Camera, Rig
 from syncpose.clock import NS_PER_S
-from syncpose.config import InferenceConfig, RigConfig
+from syncpose.config import DenoiserConfig, InferenceConfig, RigConfig
 from syncpose.messages import Bundle, Frame, FrameHeader, PoseResult
 from syncpose.skeleton import JOINTS
 
@@ -91,11 +94,19 @@ def rig_calibration(config: RigConfig) -> Rig:
     return load_rig(inference.calibration).matched_to(config.camera_ids)
 
 
-def make_engine(inference: InferenceConfig, rig: Rig) -> PoseEngine:
-    """The fusion engine the config asks for (the shipped denoiser unless told otherwise)."""
+METHODS = ("denoiser", "time_aware", "dlt")
+
+
+def make_engine(inference: InferenceConfig, rig: Rig, method: str | None = None) -> PoseEngine:
+    """The fusion engine: ``method`` (one of :data:`METHODS`), by default the config's choice
+    (the shipped denoiser unless ``denoiser`` is null, then time-aware triangulation)."""
+    if method is not None and method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if method is None:
+        method = "denoiser" if inference.denoiser is not None else "time_aware"
     denoiser = None
-    if inference.denoiser is not None:
-        d = inference.denoiser
+    if method == "denoiser":
+        d = inference.denoiser or DenoiserConfig()
         denoiser = DenoiserRuntime(
             d.model, prefer=d.provider, hypotheses=d.hypotheses, select=d.select, seed=d.seed
         )
@@ -104,7 +115,13 @@ def make_engine(inference: InferenceConfig, rig: Rig) -> PoseEngine:
     if inference.smoothing is not None:
         s = inference.smoothing
         smoothing = OneEuroConfig(s.min_cutoff_hz, s.beta, s.d_cutoff_hz)
-    return PoseEngine(rig, denoiser, smoothing, min_views=inference.min_views)
+    return PoseEngine(
+        rig,
+        denoiser,
+        smoothing,
+        min_views=inference.min_views,
+        time_aware=method != "dlt",
+    )
 
 
 class InferencePipeline:
@@ -119,8 +136,11 @@ class InferencePipeline:
         min_confidence: float = 0.3,
         threads: int = 0,
         keypoints_2d: bool = True,
+        fix_swaps: bool = True,
     ) -> None:
         self.rig = rig
+        self.fix_swaps = fix_swaps
+        self.swaps_fixed = 0
         self.detector = detector
         self.engine = engine
         self.min_confidence = min_confidence
@@ -132,7 +152,8 @@ class InferencePipeline:
         self.detector_errors = 0
 
     @classmethod
-    def from_config(cls, config: RigConfig) -> InferencePipeline:
+    def from_config(cls, config: RigConfig, method: str | None = None) -> InferencePipeline:
+        """The pipeline of ``config`` (``method`` overrides the fusion, see :func:`make_engine`)."""
         rig = rig_calibration(config)
         inference = config.inference
         provider = inference.denoiser.provider if inference.denoiser else "auto"
@@ -142,10 +163,11 @@ class InferencePipeline:
         return cls(
             rig,
             detector,
-            make_engine(inference, rig),
+            make_engine(inference, rig, method),
             min_confidence=inference.min_confidence,
             threads=inference.detect_threads,
             keypoints_2d=inference.keypoints_2d,
+            fix_swaps=inference.fix_swaps,
         )
 
     # -- stages ------------------------------------------------------------------------------
@@ -220,17 +242,28 @@ class InferencePipeline:
             detections, views = [], []
         t_detected = time.perf_counter()
 
-        by_camera: dict[str, ViewKeypoints | None] = dict.fromkeys(self.rig.names)
-        kp2d = np.full((len(self.rig.cameras), len(JOINTS), 3), np.nan, dtype=np.float32)
+        V, J = len(self.rig.cameras), len(JOINTS)
+        points = np.full((V, J, 2), np.nan)
+        conf = np.zeros((V, J))
         index = {name: i for i, name in enumerate(self.rig.names)}
         for seen, kp in zip(views, detections, strict=True):
             camera = self.rig.camera(seen.camera_id)
             if seen.image is not None:
                 kp = self._on_grid(camera, kp, seen.image.shape[1], seen.image.shape[0])
-            conf = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
-            t_seen_s = seen.t_capture_ns / NS_PER_S
-            by_camera[seen.camera_id] = ViewKeypoints(kp.points, conf, t_seen_s)
-            kp2d[index[seen.camera_id]] = np.concatenate([kp.points, conf[:, None]], axis=1)
+            v = index[seen.camera_id]
+            points[v] = kp.points
+            conf[v] = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
+        if self.fix_swaps:
+            points, conf, swapped = fix_left_right(self.rig, points, conf)
+            self.swaps_fixed += len(swapped)
+        by_camera: dict[str, ViewKeypoints | None] = dict.fromkeys(self.rig.names)
+        for seen in views:
+            v = index[seen.camera_id]
+            by_camera[seen.camera_id] = ViewKeypoints(
+                points[v], conf[v], seen.t_capture_ns / NS_PER_S
+            )
+        kp2d = np.concatenate([points, np.where(conf > 0, conf, np.nan)[..., None]], axis=-1)
+        kp2d[~np.isfinite(points).all(-1)] = np.nan
 
         result = self.engine.step(bundle.t_ref_ns / NS_PER_S, by_camera)
         latency = {
@@ -259,7 +292,7 @@ class InferencePipeline:
             "uncertainty": result.uncertainty.astype(np.float32),
         }
         if self.keypoints_2d:
-            arrays["keypoints_2d"] = kp2d
+            arrays["keypoints_2d"] = kp2d.astype(np.float32)
         return PoseOutput(message, arrays)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from syncpose import __version__
+from syncpose import __version__, cli_video
 from syncpose.config import RigConfig
 from syncpose.configfile import ConfigError, load_config, parse_config
 from syncpose.process import ProcessSpec, configure_logging
@@ -586,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_align)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    cli_video.add_commands(sub, bench)
     p = bench.add_parser("capture", help="capture workers + aligner over real sockets")
     p.add_argument("--cameras", type=int, default=4)
     p.add_argument("--fps", type=float, default=60.0)

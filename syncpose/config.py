@@ -282,7 +282,8 @@ class DenoiserConfig(_Model):
     )
     hypotheses: int = Field(default=5, ge=1, le=64, description="Hypotheses drawn per bundle.")
     select: bool = Field(
-        default=False, description="Pick each joint's hypothesis by reprojection (else mean)."
+        default=True,
+        description="Pick each joint's hypothesis by reprojection (true) or take the mean.",
     )
     seed: int = Field(default=0, description="Seed of the hypotheses' noise.")
 
@@ -320,6 +321,11 @@ class InferenceConfig(_Model):
         default=None, description="One-Euro filter on the poses; null: none."
     )
     min_views: int = Field(default=2, ge=2, description="Fewest usable views for a pose.")
+    fix_swaps: bool = Field(
+        default=True,
+        description="Exchange a view's left and right when the other views say it mixed them up "
+        "(needs three views).",
+    )
     min_confidence: float = Field(
         default=0.3, ge=0, le=1, description="2D keypoints below this confidence are ignored."
     )
@@ -470,6 +476,8 @@ class RigConfig(_Model):
     def camera_fps(self, camera_id: str) -> float:
         """The rate a camera is expected to deliver (its source's fps, else the rig's)."""
         src = self.camera(camera_id).source
+        if isinstance(src, VideoSourceConfig) and src.fps:
+            return src.fps / src.frame_step  # a replay releases every frame_step-th frame
         return src.fps or self.rig.fps
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.triangulate import triangulate
-from inference.baselines import REJECT_PX, time_aware_points
+from inference.baselines import reject_px, time_aware_points
 from syncpose.camera import Rig
 from syncpose.skeleton import JOINTS
 
@@ -119,7 +119,7 @@ def initial_estimate(
 ) -> FloatArray:
     """(K, J, 3) time-aware robust triangulation: the centre of the informed distribution."""
     moved = time_aware_points(points, t_capture, t_ref)
-    return triangulate(rig, moved, confidence, max_error_px=REJECT_PX).points
+    return triangulate(rig, moved, confidence, max_error_px=reject_px(rig)).points
 
 
 def body_frame(init: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -1,0 +1,263 @@
+"""Pose streams on disk: JSON, CSV, NPZ and TRC (OpenSim), chosen by the file's extension.
+
+A :class:`PoseTrack` holds K poses of one skeleton: ``t_s`` (K,) seconds from the first tick,
+``positions`` (K, J, 3) metres in the rig's world frame (Z up; NaN = joint unknown),
+``uncertainty`` (K, J) metres, ``bundle_seq`` (K,), ``views_used`` (K lists of camera ids),
+optionally ``keypoints_2d`` (K, V, J, 3) (x px, y px, confidence per rig camera), and metadata.
+
+TRC is written for OpenSim, which expects Y up: a point (x, y, z) of the Z-up world is
+written as (x, z, −y) — a rotation of −90° about X, still right-handed. Unknown joints are
+empty fields in TRC and CSV, ``null`` in JSON and NaN in NPZ.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+FORMATS = (".json", ".csv", ".npz", ".trc")
+FORMAT_NAME = "syncpose-poses"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PoseTrack:
+    """K poses of one skeleton (see the module docstring for shapes)."""
+
+    joint_names: list[str]
+    t_s: FloatArray
+    positions: FloatArray
+    uncertainty: FloatArray
+    bundle_seq: npt.NDArray[np.int64]
+    views_used: list[list[str]]
+    fps: float
+    camera_ids: list[str] = field(default_factory=list)
+    keypoints_2d: FloatArray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        K, J = len(self.t_s), len(self.joint_names)
+        checks = {
+            "positions": (self.positions.shape, (K, J, 3)),
+            "uncertainty": (self.uncertainty.shape, (K, J)),
+            "bundle_seq": (self.bundle_seq.shape, (K,)),
+        }
+        for name, (got, want) in checks.items():
+            if tuple(got) != want:
+                raise ValueError(f"pose track: {name} has shape {tuple(got)}, expected {want}")
+        if len(self.views_used) != K:
+            raise ValueError(f"pose track: {len(self.views_used)} views_used lists for {K} poses")
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @property
+    def solved_fraction(self) -> float:
+        """Share of poses with at least one joint known."""
+        if not len(self):
+            return 0.0
+        return float(np.isfinite(self.positions).all(-1).any(-1).mean())
+
+
+def write_poses(path: str | Path, track: PoseTrack) -> Path:
+    """Write ``track`` in the format of ``path``'s extension (one of :data:`FORMATS`)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    writers = {".json": _write_json, ".csv": _write_csv, ".npz": _write_npz, ".trc": _write_trc}
+    if suffix not in writers:
+        raise ValueError(f"{path}: unknown pose format {suffix!r}; use one of {FORMATS}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    writers[suffix](tmp, track)
+    tmp.replace(path)  # never leave a half-written file under the final name
+    return path
+
+
+def read_poses(path: str | Path) -> PoseTrack:
+    """Read a track written by :func:`write_poses` as NPZ or JSON."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return PoseTrack(
+                joint_names=list(meta["joint_names"]),
+                t_s=z["t_s"],
+                positions=z["positions"],
+                uncertainty=z["uncertainty"],
+                bundle_seq=z["bundle_seq"],
+                views_used=meta["views_used"],
+                fps=float(meta["fps"]),
+                camera_ids=list(meta["camera_ids"]),
+                keypoints_2d=z.get("keypoints_2d"),
+                metadata=meta["metadata"],
+            )
+    if suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT_NAME:
+            raise ValueError(f"{path}: not a {FORMAT_NAME} file")
+        frames = data["frames"]
+        J = len(data["joint_names"])
+
+        def arr(key: str, shape: tuple[int, ...]) -> FloatArray:
+            out = np.full((len(frames), *shape), np.nan)
+            for k, f in enumerate(frames):
+                out[k] = np.array(_nan(f[key], shape), dtype=np.float64)
+            return out
+
+        return PoseTrack(
+            joint_names=list(data["joint_names"]),
+            t_s=np.array([f["t_s"] for f in frames], dtype=np.float64),
+            positions=arr("positions", (J, 3)),
+            uncertainty=arr("uncertainty", (J,)),
+            bundle_seq=np.array([f["bundle_seq"] for f in frames], dtype=np.int64),
+            views_used=[list(f["views_used"]) for f in frames],
+            fps=float(data["fps"]),
+            camera_ids=list(data.get("camera_ids", [])),
+            metadata=data.get("metadata", {}),
+        )
+    raise ValueError(f"{path}: can read .npz and .json pose files, not {suffix!r}")
+
+
+def _nan(value: Any, shape: tuple[int, ...]) -> Any:
+    """JSON nulls back to NaN (whole joints or single values)."""
+    if value is None:
+        return np.full(shape, np.nan)
+    if isinstance(value, list):
+        return [_nan(v, shape[1:]) for v in value]
+    return value
+
+
+def _num(x: float, digits: int = 6) -> float | None:
+    return None if not math.isfinite(x) else round(float(x), digits)
+
+
+def _write_json(path: Path, track: PoseTrack) -> None:
+    frames = []
+    for k in range(len(track)):
+        pos = track.positions[k]
+        frames.append(
+            {
+                "t_s": round(float(track.t_s[k]), 6),
+                "bundle_seq": int(track.bundle_seq[k]),
+                "positions": [[_num(v) for v in p] if np.isfinite(p).all() else None for p in pos],
+                "uncertainty": [_num(u) for u in track.uncertainty[k]],
+                "views_used": track.views_used[k],
+            }
+        )
+    doc = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "joint_names": track.joint_names,
+        "camera_ids": track.camera_ids,
+        "fps": track.fps,
+        "units": "m",
+        "up": "+z",
+        "metadata": track.metadata,
+        "frames": frames,
+    }
+    path.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+
+
+def _write_csv(path: Path, track: PoseTrack) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        header = ["t_s", "bundle_seq", "views_used"]
+        for name in track.joint_names:
+            header += [f"{name}_x", f"{name}_y", f"{name}_z", f"{name}_uncertainty"]
+        out.writerow(header)
+        for k in range(len(track)):
+            row: list[Any] = [f"{track.t_s[k]:.6f}", int(track.bundle_seq[k])]
+            row.append(" ".join(track.views_used[k]))
+            for j in range(len(track.joint_names)):
+                p, u = track.positions[k, j], track.uncertainty[k, j]
+                row += [f"{v:.6f}" if math.isfinite(v) else "" for v in (*p, u)]
+            out.writerow(row)
+
+
+def _write_npz(path: Path, track: PoseTrack) -> None:
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "joint_names": track.joint_names,
+        "camera_ids": track.camera_ids,
+        "views_used": track.views_used,
+        "fps": track.fps,
+        "metadata": track.metadata,
+    }
+    arrays: dict[str, Any] = {
+        "t_s": track.t_s,
+        "positions": track.positions,
+        "uncertainty": track.uncertainty,
+        "bundle_seq": track.bundle_seq,
+        "meta": np.array(json.dumps(meta)),
+    }
+    if track.keypoints_2d is not None:
+        arrays["keypoints_2d"] = track.keypoints_2d
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def _write_trc(path: Path, track: PoseTrack) -> None:
+    K, J = len(track), len(track.joint_names)
+    rate = f"{track.fps:g}"
+    lines = [
+        f"PathFileType\t4\t(X/Y/Z)\t{path.name.removesuffix('.part')}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
+        "OrigDataStartFrame\tOrigNumFrames",
+        f"{rate}\t{rate}\t{K}\t{J}\tm\t{rate}\t1\t{K}",
+        "Frame#\tTime\t" + "\t\t\t".join(track.joint_names) + "\t\t",
+        "\t\t" + "\t".join(f"X{j + 1}\tY{j + 1}\tZ{j + 1}" for j in range(J)),
+        "",
+    ]
+    y_up = np.stack(
+        [track.positions[..., 0], track.positions[..., 2], -track.positions[..., 1]], -1
+    )
+    for k in range(K):
+        values = (f"{v:.6f}" if math.isfinite(v) else "" for v in y_up[k].reshape(-1))
+        lines.append(f"{k + 1}\t{track.t_s[k]:.6f}\t" + "\t".join(values))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def track_from_results(
+    results: Sequence[tuple[Any, dict[str, npt.NDArray[Any]]]],
+    fps: float,
+    metadata: dict[str, Any] | None = None,
+) -> PoseTrack:
+    """A track from ``(PoseResult, arrays)`` pairs (as the inference worker publishes them)."""
+    if not results:
+        raise ValueError("no poses to write")
+    first = results[0][0]
+    t0 = first.t_ref_ns
+    has_2d = all("keypoints_2d" in arrays for _, arrays in results)
+    return PoseTrack(
+        joint_names=list(first.joint_names),
+        t_s=np.array([(m.t_ref_ns - t0) / 1e9 for m, _ in results]),
+        positions=np.stack([np.asarray(a["positions"], np.float64) for _, a in results]),
+        uncertainty=np.stack([np.asarray(a["uncertainty"], np.float64) for _, a in results]),
+        bundle_seq=np.array([m.bundle_seq for m, _ in results], dtype=np.int64),
+        views_used=[list(m.views_used) for m, _ in results],
+        fps=fps,
+        camera_ids=list(first.camera_ids),
+        keypoints_2d=(
+            np.stack([np.asarray(a["keypoints_2d"], np.float64) for _, a in results])
+            if has_2d
+            else None
+        ),
+        metadata={
+            "calibration_id": first.calibration_id,
+            "method": first.method,
+            "detector": first.detector,
+            **(metadata or {}),
+        },
+    )
