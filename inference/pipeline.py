@@ -253,9 +253,11 @@ class InferencePipeline:
             v = index[seen.camera_id]
             points[v] = kp.points
             conf[v] = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
+        t_swaps = time.perf_counter()
         if self.fix_swaps:
             points, conf, swapped = fix_left_right(self.rig, points, conf)
             self.swaps_fixed += len(swapped)
+        swaps_ms = (time.perf_counter() - t_swaps) * 1000.0
         by_camera: dict[str, ViewKeypoints | None] = dict.fromkeys(self.rig.names)
         for seen in views:
             v = index[seen.camera_id]
@@ -271,6 +273,7 @@ class InferencePipeline:
             "detect": (t_detected - t_decoded) * 1000.0,
             **{k: v for k, v in result.timings_ms.items()},
         }
+        latency["fuse"] = latency.get("fuse", 0.0) + swaps_ms  # putting views right is fusion
         latency["total"] = (time.perf_counter() - t_start) * 1000.0
         reason = result.reason
         if reason is not None and notes:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from inference.pipeline import InferencePipeline, PoseOutput, ViewFrame
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-_EPOCH_NS = 1_000 * NS_PER_S
+EPOCH_NS = 1_000 * NS_PER_S  # the recording's start on the simulated clock
 _ARRIVAL_NS = NS_PER_MS  # frames reach the aligner 1 ms after capture
 _FRAMES_KEPT = 8
 
@@ -154,10 +154,10 @@ def run_offline(
     for cam in config.cameras:
         if not isinstance(cam.source, VideoSourceConfig):
             raise ValueError(f"camera {cam.id!r}: offline runs replay video files only")
-        source = make_source(config, cam.id, epoch_ns=_EPOCH_NS, clock=FakeClock(_EPOCH_NS))
+        source = make_source(config, cam.id, epoch_ns=EPOCH_NS, clock=FakeClock(EPOCH_NS))
         source.open()  # SourceUnavailable names the file and the reason
         sources[cam.id] = source
-    aligner = Aligner(AlignerSettings.from_rig(config), tick_origin_ns=_EPOCH_NS)
+    aligner = Aligner(AlignerSettings.from_rig(config), tick_origin_ns=EPOCH_NS)
     buffers: dict[str, OrderedDict[int, ViewFrame]] = {c: OrderedDict() for c in sources}
     seqs = dict.fromkeys(sources, 0)
     heap: list[tuple[int, int, str]] = []
@@ -198,7 +198,7 @@ def run_offline(
         for cam_id in sources:
             read_next(cam_id)
         read = 0
-        last_t = _EPOCH_NS
+        last_t = EPOCH_NS
         while heap:
             t, _, cam_id = heapq.heappop(heap)
             frame = pending.pop(cam_id)
@@ -292,6 +292,8 @@ def write_reconstruction(path: str | Path, result: Reconstruction) -> Path:
                 if isinstance(c.source, VideoSourceConfig)
             ],
             "quality": result.summary,
+            "first_t_ref_ns": result.ticks[0].bundle.t_ref_ns,
+            "recording_start_ns": EPOCH_NS,
         },
     )  # fmt: skip
     return write_poses(path, track)

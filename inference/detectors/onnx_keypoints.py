@@ -69,7 +69,8 @@ class OnnxKeypointDetector:
         cfg = self.config
         assert view.image is not None
         h_img, w_img = view.image.shape[:2]
-        cx, cy, w, h = w_img / 2.0, h_img / 2.0, float(w_img), float(h_img)
+        # Pixel-centre coordinates: pixel i spans [i - 0.5, i + 0.5].
+        cx, cy, w, h = (w_img - 1) / 2.0, (h_img - 1) / 2.0, float(w_img), float(h_img)
         last = self._last.get(view.camera_id)
         if cfg.crop == "track" and last is not None:
             good = last[:, 2] >= cfg.min_confidence
@@ -85,13 +86,14 @@ class OnnxKeypointDetector:
         return float(cx), float(cy), float(max(w, 8.0)), float(max(h, 8.0))
 
     def _affine(self, box: tuple[float, float, float, float]) -> FloatArray:
-        """(2, 3) map from image pixels to model input pixels for ``box``."""
+        """(2, 3) map from image pixels to model input pixels for ``box`` (pixel centres at
+        integer coordinates, as OpenCV's warpAffine takes them)."""
         cx, cy, w, h = box
         sx, sy = self.config.input_width / w, self.config.input_height / h
         return np.array(
             [
-                [sx, 0.0, self.config.input_width / 2.0 - sx * cx],
-                [0.0, sy, self.config.input_height / 2.0 - sy * cy],
+                [sx, 0.0, (self.config.input_width - 1) / 2.0 - sx * cx],
+                [0.0, sy, (self.config.input_height - 1) / 2.0 - sy * cy],
             ]
         )
 

@@ -138,3 +138,27 @@ def test_projection_refuses_points_where_barrel_distortion_folds_back() -> None:
     inside = cam.project(np.array([0.5, 0.0, 1.0]))  # 27° off-axis: r = 0.5
     folded = cam.project(np.array([1.5, 0.0, 1.0]))  # r = 1.5: would fold back into view
     assert np.isfinite(inside).all() and np.isnan(folded).all()
+
+
+def test_calibration_cameras_match_rig_ids() -> None:
+    """Calibrated cameras are matched to the rig's ids by name (cam_01 is cam01 is CAM-1), by
+    order when no name is shared, and anything else is an error naming both lists."""
+    from syncpose.simulate import default_rig
+
+    rig = default_rig(3)
+    renamed = Rig(
+        tuple(
+            Camera(f"cam_0{i + 1}", c.size, c.K, c.dist, c.rvec, c.tvec)
+            for i, c in enumerate(rig.cameras)
+        )
+    )
+    by_name = renamed.matched_to(["CAM-3", "cam1", "cam02"])
+    assert by_name.names == ["CAM-3", "cam1", "cam02"]
+    assert by_name.cameras[0].same_as(
+        Camera("CAM-3", rig.cameras[2].size, rig.cameras[2].K, rig.cameras[2].dist,
+               rig.cameras[2].rvec, rig.cameras[2].tvec)
+    )  # fmt: skip
+    by_order = renamed.matched_to(["left", "middle", "right"])
+    assert np.allclose(by_order.cameras[1].tvec, rig.cameras[1].tvec)
+    with pytest.raises(ValueError, match="cannot match"):
+        renamed.matched_to(["cam1", "cam9"])

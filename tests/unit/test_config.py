@@ -178,3 +178,50 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     source = cfg.camera("cam2").source
     assert isinstance(source, config_module.VideoSourceConfig)
     assert source.path == tmp_path / "rigs" / "videos" / "c2.mp4"
+
+
+def test_inference_section_detectors_and_paths(tmp_path: Path) -> None:
+    """The inference section: detector chosen by type, paths relative to the file, defaults
+    that follow the cameras, and a clear error for a synthetic detector on real cameras."""
+    from syncpose.config import (
+        MediaPipeDetectorConfig,
+        OnnxDetectorConfig,
+        SyntheticDetectorConfig,
+    )
+
+    real = tmp_path / "real.yaml"
+    real.write_text(
+        "rig: {fps: 30}\n"
+        "cameras:\n"
+        "  - {id: a, source: {type: opencv, device: 0}}\n"
+        "  - {id: b, source: {type: opencv, device: 1}}\n"
+        "inference:\n"
+        "  calibration: calib/rig.toml\n"
+        "  detector: {type: onnx, model: models/rtm.onnx, output: simcc}\n"
+        "  denoiser: null\n"
+    )
+    cfg = load_config(real)
+    assert cfg.inference.calibration == tmp_path / "calib" / "rig.toml"
+    det = cfg.detector()
+    assert isinstance(det, OnnxDetectorConfig) and det.model == tmp_path / "models" / "rtm.onnx"
+    assert cfg.inference.denoiser is None and cfg.poses_possible
+    assert cfg.inference_endpoint() == "tcp://127.0.0.1:5554"
+
+    no_calib = parse_config(
+        "rig: {fps: 30}\ncameras:\n  - {id: a, source: {type: opencv, device: 0}}\n"
+    )
+    assert isinstance(no_calib.detector(), MediaPipeDetectorConfig)
+    assert not no_calib.poses_possible  # captures and aligns; no poses without a calibration
+    synthetic = parse_config(
+        "rig: {fps: 30}\ncameras:\n  - {id: a, source: {type: synthetic}}\n"
+        "  - {id: b, source: {type: synthetic}}\n"
+    )
+    assert isinstance(synthetic.detector(), SyntheticDetectorConfig) and synthetic.poses_possible
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            "rig: {fps: 30}\ncameras:\n  - {id: a, source: {type: opencv, device: 0}}\n"
+            "inference:\n  detector: {type: synthetic}\n",
+            source="bad.yaml",
+        )
+    assert "bad.yaml:5" in str(err.value) and "needs synthetic cameras" in str(err.value)

@@ -1,0 +1,91 @@
+"""The inference worker over real ZeroMQ sockets: frames and bundles in, PoseResults out,
+with views missing from some bundles and pixels that never arrive for others."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import zmq
+
+from capture.bench import free_port_block
+from inference.pipeline import InferencePipeline
+from inference.worker import InferenceWorker
+from syncpose.bus import SocketTimeouts, publish_message, publisher, subscriber
+from syncpose.messages import Decoder, Frame, PoseResult, WorkerStatus
+from tests.helpers.synthetic_bundles import synthetic_rig_config, synthetic_ticks
+
+
+def test_worker_publishes_poses_with_reasons_for_missing_views() -> None:
+    base = free_port_block(8)
+    config = synthetic_rig_config(base, extra="inference: {frame_wait_ms: 20, queue: 64}\n")
+    missing = {k: {"cam1", "cam2", "cam3"} for k in (10, 11)}
+    missing.update({k: {"cam3"} for k in (15, 16)})
+    ticks = synthetic_ticks(config, 30, missing)
+    ctx: zmq.Context[Any] = zmq.Context()
+    t = SocketTimeouts()
+    cams = [publisher(ctx, config.camera_endpoint(i), t, send_hwm=100) for i in range(4)]
+    aligner = publisher(ctx, config.aligner_endpoint(), t, send_hwm=100)
+    poses = subscriber(ctx, [config.inference_endpoint()], [PoseResult.TOPIC, b"status"], t)
+    stop = threading.Event()
+    worker = InferenceWorker(
+        config, InferencePipeline.from_config(config), stop=stop, ctx=ctx, status_interval_s=0.2
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    received: dict[int, tuple[PoseResult, dict[str, Any]]] = {}
+    statuses: list[WorkerStatus] = []
+    decoder = Decoder(accept=[PoseResult, WorkerStatus])
+    try:
+        time.sleep(0.5)  # subscriptions settle (ZeroMQ's slow joiner)
+        for tick in ticks:
+            for cam_id, frame in tick.frames.items():
+                if tick.bundle.bundle_seq == 20 and cam_id == "cam0":
+                    continue  # the header made it into the bundle, the pixels never arrive
+                i = config.camera_ids.index(cam_id)
+                arrays: dict[str, Any] = {
+                    "image": frame.pixels,
+                    "keypoints_true": np.asarray(frame.keypoints_true, np.float32),
+                    "keypoints_depth": np.asarray(frame.keypoints_depth, np.float32),
+                }
+                header = Frame(header=frame.header, keypoint_names=list(frame.keypoint_names or ()))
+                publish_message(cams[i], header, **arrays)
+            publish_message(aligner, tick.bundle)
+            time.sleep(1 / 30)  # the rig's pace
+        deadline = time.monotonic() + 10.0
+        while len(received) < len(ticks) and time.monotonic() < deadline:
+            if not poses.poll(200):
+                continue
+            decoded = decoder.decode(poses.recv_multipart(copy=False))
+            assert decoded is not None
+            if isinstance(decoded.message, PoseResult):
+                received[decoded.message.bundle_seq] = (decoded.message, decoded.arrays)
+            elif isinstance(decoded.message, WorkerStatus):
+                statuses.append(decoded.message)
+    finally:
+        stop.set()
+        thread.join(10.0)
+        for s in (*cams, aligner, poses):
+            s.close()
+        ctx.term()
+    assert not thread.is_alive()
+    assert len(received) == len(ticks)
+    for k, (pose, arrays) in received.items():
+        positions = np.asarray(arrays["positions"], np.float64)
+        assert positions.shape == (17, 3)
+        assert pose.t_emit_ns is not None and pose.latency_ms["total"] > 0
+        if k in (10, 11):
+            assert np.isnan(positions).all() and "usable view" in (pose.reason or "")
+        elif k == 20:
+            assert "cam0" not in pose.views_used and len(pose.views_used) == 3
+        elif k in (15, 16):
+            assert pose.views_used == ["cam0", "cam1", "cam2"]
+        elif k >= 2:
+            assert pose.reason is None and len(pose.views_used) == 4
+            ok = np.isfinite(positions).all(1)
+            err = np.linalg.norm(positions[ok] - ticks[k].truth[ok], axis=1)
+            assert np.median(err) < 0.03
+    assert any(s.worker == "inference" and s.state == "running" for s in statuses)
+    assert worker.dropped_bundles == 0

@@ -1,0 +1,77 @@
+"""Pose files: every format written, NPZ and JSON read back, TRC as OpenSim expects it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from syncpose.posefile import PoseTrack, read_poses, write_poses
+from syncpose.skeleton import JOINTS
+
+
+def track(k: int = 5) -> PoseTrack:
+    rng = np.random.default_rng(0)
+    positions = rng.normal(size=(k, len(JOINTS), 3))
+    positions[1, 3] = np.nan  # a joint unknown in one pose
+    positions[2] = np.nan  # no pose at all
+    unc = np.abs(rng.normal(size=(k, len(JOINTS)))) * 0.01
+    return PoseTrack(
+        joint_names=list(JOINTS),
+        t_s=np.arange(k) / 30.0,
+        positions=positions,
+        uncertainty=unc,
+        bundle_seq=np.arange(k, dtype=np.int64) + 7,
+        views_used=[["cam0", "cam1"]] * k,
+        fps=30.0,
+        camera_ids=["cam0", "cam1"],
+        keypoints_2d=rng.normal(size=(k, 2, len(JOINTS), 3)),
+        metadata={"method": "denoiser"},
+    )
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_round_trip(tmp_path: Path, suffix: str) -> None:
+    original = track()
+    back = read_poses(write_poses(tmp_path / f"poses{suffix}", original))
+    assert back.joint_names == original.joint_names
+    np.testing.assert_allclose(back.positions, original.positions, atol=1e-6)
+    np.testing.assert_allclose(back.uncertainty, original.uncertainty, atol=1e-6)
+    assert (back.bundle_seq == original.bundle_seq).all()
+    assert back.views_used == original.views_used and back.metadata["method"] == "denoiser"
+    assert back.solved_fraction == pytest.approx(0.8)
+    if suffix == ".npz":
+        assert back.keypoints_2d is not None
+        np.testing.assert_allclose(back.keypoints_2d, np.asarray(original.keypoints_2d))
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_trc_is_y_up_with_blank_unknowns(tmp_path: Path) -> None:
+    t = track()
+    lines = write_poses(tmp_path / "p.trc", t).read_text().splitlines()
+    assert lines[0].startswith("PathFileType\t4\t(X/Y/Z)\tp.trc")
+    assert lines[2].split("\t") == ["30", "30", "5", str(len(JOINTS)), "m", "30", "1", "5"]
+    assert lines[3].split("\t")[2] == "pelvis"
+    assert lines[5] == ""
+    first = lines[6].split("\t")
+    assert first[0] == "1" and float(first[1]) == 0.0
+    x, y, z = (float(v) for v in first[2:5])
+    px, py, pz = t.positions[0, 0]
+    assert (x, y, z) == pytest.approx((px, pz, -py), abs=1e-6)  # Z-up world -> OpenSim Y-up
+    missing = lines[8].split("\t")  # pose 2: nothing known
+    assert missing[2:] == [""] * (3 * len(JOINTS))
+
+
+def test_csv_columns_and_errors(tmp_path: Path) -> None:
+    t = track()
+    with write_poses(tmp_path / "p.csv", t).open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:5] == ["t_s", "bundle_seq", "views_used", "pelvis_x", "pelvis_y"]
+    assert len(rows) == 6 and rows[2][3 + 4 * 3] == ""  # l_shoulder_x unknown in pose 1
+    with pytest.raises(ValueError, match="unknown pose format"):
+        write_poses(tmp_path / "p.xlsx", t)
+    with pytest.raises(ValueError, match="positions has shape"):
+        PoseTrack(list(JOINTS), np.zeros(2), np.zeros((3, 17, 3)), np.zeros((2, 17)),
+                  np.zeros(2, np.int64), [[], []], 30.0)  # fmt: skip
