@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,31 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         f"{s['recording_s']:.2f} s of video in {s['wall_s']:.2f} s "
         f"({s['speed_x_real_time']}x real time)"
     )
-    if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(s, indent=2) + "\n")
+    _write_json(args.report, s)
     return 0
+
+
+def _shared(relative: str) -> Path:
+    return Path(os.environ.get("SYNCPOSE_SHARED_DATA", "../shared/data")) / relative
+
+
+def cmd_bench_realvideo(args: argparse.Namespace) -> int:
+    from syncpose.bench_video import format_realvideo, run_realvideo_bench
+
+    if not args.videos.is_dir() or not args.calibration.is_file():
+        _out(f"bench realvideo: need the videos folder and calibration ({args.videos})")
+        return 1
+    shifted = tuple(i - 1 for i in _ints(args.shifted))
+    report = run_realvideo_bench(args.videos, args.calibration, shifted=shifted)
+    _out(format_realvideo(report))
+    _write_json(args.json, report)
+    return 0
+
+
+def _write_json(path: Path | None, data: Any) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def add_commands(sub: Any, bench: Any) -> None:
@@ -114,3 +136,14 @@ def add_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help=".json, .csv, .npz or .trc")
     p.add_argument("--report", type=Path, default=None, help="write the quality summary (JSON)")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = bench.add_parser(
+        "realvideo", help="weak sync made from real synchronised video: methods vs reference"
+    )
+    p.add_argument("--videos", type=Path, default=_shared("video/pose2sim_single/videos"))
+    p.add_argument(
+        "--calibration", type=Path, default=_shared("video/pose2sim_single/Calib_qualisys.toml")
+    )
+    p.add_argument("--shifted", default="2,4", help="cameras (1-based) one file frame late")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench_realvideo)

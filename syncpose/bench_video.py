@@ -1,0 +1,247 @@
+"""Benchmarks on real video: weak synchronisation made from a synchronised recording
+(``bench realvideo``) and the live pipeline's latency and throughput (``bench pipeline``).
+
+Like :mod:`syncpose.offline`, this composes ``capture`` and ``inference``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from syncpose.clock import NS_PER_S
+from syncpose.config import InferenceConfig
+from syncpose.offline import Reconstruction, find_videos, reconstruct, video_rig
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+METHODS = ("dlt", "time_aware", "denoiser")
+
+
+def _interpolate(t_ns: FloatArray, poses: FloatArray, at_ns: FloatArray) -> FloatArray:
+    """Linear interpolation of ``poses`` (K, J, 3) at times ``t_ns`` (K,) to ``at_ns`` (M,)
+    (NaN outside, or where a bracketing pose lacks the joint)."""
+    out = np.full((len(at_ns), *poses.shape[1:]), np.nan)
+    i = np.searchsorted(t_ns, at_ns)
+    for m, (k, t) in enumerate(zip(i, at_ns, strict=True)):
+        if k < len(t_ns) and t_ns[k] == t:
+            out[m] = poses[k]
+        elif 0 < k < len(t_ns):
+            w = (t - t_ns[k - 1]) / (t_ns[k] - t_ns[k - 1])
+            out[m] = (1 - w) * poses[k - 1] + w * poses[k]
+    return out
+
+
+Detections = dict[tuple[str, int], FloatArray]
+
+
+def detections_by_frame(result: Reconstruction) -> Detections:
+    """Every view's keypoints (J, 3) in ``result`` by (camera, file frame index)."""
+    out: Detections = {}
+    for tick in result.ticks:
+        kp2d = np.asarray(tick.output.arrays["keypoints_2d"], np.float64)
+        for v, name in enumerate(result.calibration.names):
+            view = next((x for x in tick.bundle.views if x.camera_id == name), None)
+            if view is not None and view.header is not None:
+                out[(name, _file_frame(result, name, view.header.seq))] = kp2d[v]
+    return out
+
+
+def _file_frame(result: Reconstruction, camera: str, seq: int) -> int:
+    from syncpose.config import VideoSourceConfig
+
+    src = result.config.camera(camera).source
+    assert isinstance(src, VideoSourceConfig)
+    return src.start_frame + seq * src.frame_step
+
+
+def refuse(
+    result: Reconstruction,
+    method: str,
+    inference: InferenceConfig,
+    detections: Detections | None = None,
+) -> FloatArray:
+    """(K, J, 3): ``result``'s bundles fused again with ``method``. The keypoints are the ones
+    ``result`` fused (swaps repaired, thresholds applied), or with ``detections`` those of the
+    same file frames from another run, repaired here the same way — every method sees
+    identical 2D."""
+    from inference.engine import ViewKeypoints
+    from inference.pipeline import make_engine
+    from inference.swaps import fix_left_right
+
+    rig = result.calibration
+    engine = make_engine(inference, rig, method)
+    names = rig.names
+    out = []
+    for tick in result.ticks:
+        kp2d = np.asarray(tick.output.arrays["keypoints_2d"], np.float64).copy()
+        views_by_name = {v.camera_id: v for v in tick.bundle.views}
+        if detections is not None:
+            for v, name in enumerate(names):
+                view = views_by_name.get(name)
+                kp2d[v] = np.nan
+                if view is not None and view.header is not None:
+                    key = (name, _file_frame(result, name, view.header.seq))
+                    if key in detections:
+                        kp2d[v] = detections[key]
+            points, conf, _ = fix_left_right(rig, kp2d[..., :2], np.nan_to_num(kp2d[..., 2]))
+            kp2d = np.concatenate([points, conf[..., None]], axis=-1)
+        views: dict[str, ViewKeypoints | None] = {}
+        for v, name in enumerate(names):
+            view = views_by_name.get(name)
+            if view is None or view.offset_ns is None or not np.isfinite(kp2d[v, :, :2]).any():
+                views[name] = None
+                continue
+            t_cap = (tick.bundle.t_ref_ns + view.offset_ns) / NS_PER_S
+            views[name] = ViewKeypoints(kp2d[v, :, :2], np.nan_to_num(kp2d[v, :, 2]), t_cap)
+        out.append(engine.step(tick.bundle.t_ref_ns / NS_PER_S, views).pose)
+    return np.stack(out)
+
+
+def _errors_mm(pred: FloatArray, ref: FloatArray) -> dict[str, Any]:
+    from syncpose.skeleton import GROUPS, JOINTS
+
+    err = np.linalg.norm(pred - ref, axis=-1) * 1000.0  # (K, J)
+    ok = np.isfinite(err)
+    extremities = [JOINTS.index(n) for n in GROUPS["extremities"]]
+    ext = err[:, extremities][ok[:, extremities]]
+    return {
+        "mpjpe": round(float(err[ok].mean()), 2),
+        "median": round(float(np.median(err[ok])), 2),
+        "p95": round(float(np.percentile(err[ok], 95)), 2),
+        "extremities": round(float(ext.mean()), 2),
+        "joints_compared": int(ok.sum()),
+    }
+
+
+def run_realvideo_bench(
+    folder: Path,
+    calibration: Path,
+    *,
+    shifted: tuple[int, ...] = (1, 3),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The weak-sync benchmark on a hardware-synchronised recording in ``folder``.
+
+    Reference: the synchronised reconstruction at the files' full rate (every frame of every
+    camera, plain DLT: with no offsets it is the right method). Weak rig: every other frame,
+    and the cameras at indices ``shifted`` one file frame later, correctly timestamped — a
+    real weakly synchronised rig at half the rate. Each method's pose at every tick is
+    compared with the reference at the same instant (interpolated between its frames).
+
+    Two rows per method: with the weak rig's own detections (the detector run on its own
+    frames, as it would live — its tracking differs from the full-rate run's), and with the
+    full-rate run's detections of the same frames (only the synchronisation differs).
+    """
+    videos = find_videos([folder])
+    inference = InferenceConfig(calibration=calibration)
+    logger.info("reference: synchronised, every frame of %d videos", len(videos))
+    reference = reconstruct(video_rig(videos, inference=inference), method="dlt", progress=progress)
+    ref_t = np.array([t.bundle.t_ref_ns for t in reference.ticks], dtype=np.float64)
+    ref_pose = np.stack([t.output.positions for t in reference.ticks])
+    default = reconstruct(video_rig(videos, inference=inference), progress=progress)
+
+    starts = [1 if i in shifted else 0 for i in range(len(videos))]
+    weak_rig = video_rig(videos, frame_step=2, start_frames=starts, inference=inference)
+    logger.info("weak rig: every other frame, cameras %s one frame later", list(shifted))
+    weak = reconstruct(weak_rig, method="time_aware", progress=progress)
+    t_ref = np.array([t.bundle.t_ref_ns for t in weak.ticks], dtype=np.float64)
+    truth = _interpolate(ref_t, ref_pose, t_ref)
+    offsets_ms = sorted(
+        {
+            round(v.offset_ns / 1e6, 2)
+            for t in weak.ticks
+            for v in t.bundle.views
+            if v.offset_ns is not None
+        }
+    )
+    shared = detections_by_frame(reference)
+    own = {m: _errors_mm(refuse(weak, m, inference), truth) for m in METHODS}
+    same = {m: _errors_mm(refuse(weak, m, inference, shared), truth) for m in METHODS}
+    return {
+        "videos": [str(v) for v in videos],
+        "calibration": str(calibration),
+        "file_fps": reference.config.rig.fps,
+        "weak_rig_fps": weak_rig.rig.fps,
+        "shifted_cameras": [weak_rig.camera_ids[i] for i in shifted],
+        "offsets_ms_seen": offsets_ms,
+        "ticks": len(weak.ticks),
+        "detector": weak.summary["detector"],
+        "methods_mm": own,
+        "methods_mm_shared_detections": same,
+        "reference": {k: reference.summary[k] for k in _QUALITY_KEYS},
+        "reconstruct_default": {k: default.summary[k] for k in (*_QUALITY_KEYS, "method")},
+        "distortion_check": distortion_check(reference, calibration),
+    }
+
+
+_QUALITY_KEYS = (
+    "ticks",
+    "pose_fraction",
+    "reprojection_px",
+    "reprojection_px_kept_views",
+    "limb_bone_std_mm_mean",
+    "limb_bone_std_mm_max",
+)
+
+
+def distortion_check(reference: Reconstruction, calibration: Path) -> dict[str, Any] | None:
+    """For a Qualisys recording: the same detections triangulated with the distortion
+    coefficients divided by 64 (as Pose2Sim's converter does) and as the .qca.txt writes them;
+    the better convention explains the detections better."""
+    from calibration.rigfile import read_qualisys
+    from calibration.triangulate import triangulate
+    from inference.baselines import reject_px
+    from inference.quality import summarise
+
+    qca = next(iter(calibration.parent.glob("*.qca.txt")), None)
+    if qca is None:
+        return None
+    kp = np.stack(
+        [np.asarray(t.output.arrays["keypoints_2d"], np.float64) for t in reference.ticks]
+    )
+    points = np.moveaxis(kp[..., :2], 1, 0)
+    conf = np.nan_to_num(np.moveaxis(kp[..., 2], 1, 0))
+    out: dict[str, Any] = {"file": str(qca)}
+    for label, scaled in (("divided_by_64", True), ("as_written", False)):
+        rig = read_qualisys(qca, distortion_in_subpixels=scaled).matched_to(
+            reference.calibration.names
+        )
+        X = triangulate(rig, points, conf, max_error_px=reject_px(rig)).points
+        s = summarise(rig, X, kp)
+        out[label] = {
+            "k1": float(rig.cameras[0].dist[0]),
+            "reprojection_px": s["reprojection_px"],
+            "limb_bone_std_mm_mean": s["limb_bone_std_mm_mean"],
+        }
+    return out
+
+
+def format_realvideo(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['ticks']} ticks at {report['weak_rig_fps']:g} fps; cameras "
+        f"{', '.join(report['shifted_cameras'])} one {report['file_fps']:g} fps frame late; "
+        f"offsets seen {report['offsets_ms_seen']} ms; detector {report['detector']}",
+        "distance to the synchronised reconstruction at the same instant (mm)",
+        f"{'detections':<12}{'method':<12}{'MPJPE':>8}{'median':>8}{'p95':>8}{'extrem':>8}",
+    ]
+    for label, key in (("own", "methods_mm"), ("shared", "methods_mm_shared_detections")):
+        for m, r in report[key].items():
+            lines.append(
+                f"{label:<12}{m:<12}{r['mpjpe']:>8.1f}{r['median']:>8.1f}{r['p95']:>8.1f}"
+                f"{r['extremities']:>8.1f}"
+            )
+    d = report["reconstruct_default"]
+    lines.append(
+        f"reconstruct (default, {d['method']}, {report['file_fps']:g} fps): pose "
+        f"{100 * d['pose_fraction']:.1f} %, reprojection median {d['reprojection_px']['median']}"
+        f" px (views kept {d['reprojection_px_kept_views']['median']} px), limb bone std "
+        f"{d['limb_bone_std_mm_mean']} mm"
+    )
+    return "\n".join(lines)
