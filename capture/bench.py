@@ -98,7 +98,7 @@ def bench_rig(opts: CaptureBenchOptions, base_port: int) -> RigConfig:
     )
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -107,7 +107,7 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
-def _percentiles(values: list[float]) -> dict[str, float | None]:
+def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p99": None, "max": None}
     arr = np.asarray(values)
@@ -214,14 +214,14 @@ def run_capture_bench(opts: CaptureBenchOptions, log_level: str = "WARNING") -> 
                     offsets[v.camera_id].append(v.offset_ns / NS_PER_MS)
 
         pids = group.pids()
-        cpu0 = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         wall0 = time.monotonic()
         watcher.receive(0)  # discard what queued before the window
         while time.monotonic() - wall0 < opts.seconds:
             watcher.receive(20, on_bundle)
             _drain_headers(headers, header_decoder, counter)
         wall = time.monotonic() - wall0
-        cpu1 = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         if pixels is not None:
             pixels.counting.clear()
         exited = group.exited()
@@ -249,9 +249,9 @@ def run_capture_bench(opts: CaptureBenchOptions, log_level: str = "WARNING") -> 
         "complete_bundle_ratio": round(complete / bundle_count, 4) if bundle_count else 0.0,
         "dropped_frames": counter.gaps,
         "frames_received": counter.frames,
-        "latency_ms": _percentiles(latency),
-        "delivery_latency_ms": _percentiles(delivery),
-        "max_skew_ms": _percentiles(skew),
+        "latency_ms": percentiles(latency),
+        "delivery_latency_ms": percentiles(delivery),
+        "max_skew_ms": percentiles(skew),
         "offset_ms": _offset_report(offsets, period_ms, opts.cameras),
         "cpu_percent": cpu,
         "workers_exited_during_run": exited,

@@ -71,6 +71,31 @@ class ViewFrame:
 
 
 @dataclass
+class FrameDetection:
+    """One view's detection: ``keypoints`` (None when it failed, ``error`` says why), the
+    ``size`` (w, h) of the image detected, and the time it took."""
+
+    keypoints: Keypoints | None
+    size: tuple[int, int] | None
+    error: str | None
+    decode_ms: float
+    detect_ms: float
+
+
+@dataclass
+class Detected:
+    """A bundle after the first stage: the views detected — (camera, corrected capture time
+    ns) — with their keypoints and image sizes, in the same order; notes on the others."""
+
+    bundle: Bundle
+    views: list[tuple[str, int]]
+    keypoints: list[Keypoints]
+    sizes: list[tuple[int, int] | None]
+    notes: list[str]
+    timings_ms: dict[str, float]
+
+
+@dataclass
 class PoseOutput:
     """A result ready to publish: the message and its arrays (see :class:`PoseResult`)."""
 
@@ -108,7 +133,12 @@ def make_engine(inference: InferenceConfig, rig: Rig, method: str | None = None)
     if method == "denoiser":
         d = inference.denoiser or DenoiserConfig()
         denoiser = DenoiserRuntime(
-            d.model, prefer=d.provider, hypotheses=d.hypotheses, select=d.select, seed=d.seed
+            d.model,
+            prefer=d.provider,
+            hypotheses=d.hypotheses,
+            select=d.select,
+            seed=d.seed,
+            threads=d.threads,
         )
         logger.info("denoiser: %s", denoiser.describe())
     smoothing = None
@@ -203,6 +233,55 @@ class InferencePipeline:
 
     def process(self, bundle: Bundle, frames: Mapping[str, ViewFrame | None]) -> PoseOutput:
         """The pose of ``bundle``; ``frames`` by camera id (absent or None: pixels not received)."""
+        return self.fuse(self.detect(bundle, frames))
+
+    @property
+    def per_camera(self) -> bool:
+        """Whether views can be detected one by one as frames arrive (a detector with state per
+        camera) rather than together per bundle (a batching detector)."""
+        return bool(getattr(self.detector, "per_camera", False))
+
+    def detect_frame(self, camera_id: str, frame: ViewFrame) -> FrameDetection:
+        """Decode and detect one camera's frame (per-camera mode: call in each camera's frame
+        order, from one thread per camera)."""
+        t0 = time.perf_counter()
+        image = self._decode(frame)
+        t1 = time.perf_counter()
+        if self._needs_pixels and image is None:
+            return FrameDetection(None, None, "image could not be decoded", (t1 - t0) * 1e3, 0.0)
+        view = ViewImage(
+            camera_id,
+            image,
+            frame.header.t_capture_ns,
+            frame.keypoints_true,
+            frame.keypoint_names,
+            frame.keypoints_depth,
+        )
+        size = None if image is None else (image.shape[1], image.shape[0])
+        try:
+            kp = self.detector.detect([view])[0]
+        except Exception as exc:  # noqa: BLE001 (a bad image must not stop the rig: the pose says why)
+            return FrameDetection(None, size, self._detector_failed(exc), (t1 - t0) * 1e3, 0.0)
+        t2 = time.perf_counter()
+        return FrameDetection(kp, size, None, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def _detector_failed(self, exc: Exception) -> str:
+        """Count and log (the first time with its traceback, then every 100th) a failure."""
+        self.detector_errors += 1
+        n = self.detector_errors
+        if n == 1 or n % 100 == 0:
+            logger.error("detector failed (%d times so far): %s", n, exc, exc_info=n == 1)
+        return f"detector failed: {exc}"
+
+    def detect(
+        self,
+        bundle: Bundle,
+        frames: Mapping[str, ViewFrame | None],
+        ready: Mapping[str, FrameDetection | None] | None = None,
+    ) -> Detected:
+        """The first stage: decode and detect every view (thread-safe against :meth:`fuse` of
+        an earlier bundle, so a worker can overlap the two). ``ready``: views already detected
+        as their frames arrived (per-camera mode); the others are detected here."""
         t_start = time.perf_counter()
         notes: list[str] = []
         entries: list[tuple[str, ViewFrame, int]] = []  # camera, frame, corrected capture time
@@ -214,43 +293,79 @@ class InferencePipeline:
                 notes.append(f"{view.camera_id}: frame {view.header.seq} not received")
                 continue
             entries.append((view.camera_id, frame, bundle.t_ref_ns + view.offset_ns))
-
-        images = self._pool.map(lambda e: self._decode(e[1]), entries)
-        t_decoded = time.perf_counter()
-        views: list[ViewImage] = []
-        for (cam, frame, t_cap), image in zip(entries, images, strict=True):
-            if self._needs_pixels and image is None:
-                notes.append(f"{cam}: image could not be decoded")
+        done = ready or {}
+        todo = [e for e in entries if done.get(e[0]) is None]
+        results = dict(done)
+        decode_ms = detect_ms = 0.0
+        if todo and self.per_camera:
+            fresh = self._pool.map(lambda e: self.detect_frame(e[0], e[1]), todo)
+            results.update({e[0]: r for e, r in zip(todo, fresh, strict=True)})
+        elif todo:
+            fresh_batch = self._detect_together(todo, notes)
+            results.update({e[0]: r for e, r in zip(todo, fresh_batch, strict=True)})
+        seen: list[tuple[str, int]] = []
+        keypoints: list[Keypoints] = []
+        sizes: list[tuple[int, int] | None] = []
+        for cam, _, t_cap in entries:
+            r = results.get(cam)
+            if r is None:
                 continue
-            views.append(
-                ViewImage(
-                    cam,
-                    image,
-                    t_cap,
-                    frame.keypoints_true,
-                    frame.keypoint_names,
-                    frame.keypoints_depth,
-                )
-            )
-        try:
-            detections = self.detector.detect(views)
-        except Exception as exc:  # a bad image must not stop the rig: report it on the pose
-            self.detector_errors += 1
-            if self.detector_errors == 1 or self.detector_errors % 100 == 0:
-                logger.exception("detector failed (%d times so far)", self.detector_errors)
-            notes.append(f"detector failed: {exc}")
-            detections, views = [], []
-        t_detected = time.perf_counter()
+            decode_ms, detect_ms = max(decode_ms, r.decode_ms), max(detect_ms, r.detect_ms)
+            if r.keypoints is None:
+                notes.append(f"{cam}: {r.error}")
+                continue
+            seen.append((cam, t_cap))
+            keypoints.append(r.keypoints)
+            sizes.append(r.size)
+        timings = {
+            "decode": decode_ms,
+            "detect": detect_ms,
+            "wait": (time.perf_counter() - t_start) * 1000.0,
+        }
+        return Detected(bundle, seen, keypoints, sizes, notes, timings)
 
+    def _detect_together(
+        self, entries: list[tuple[str, ViewFrame, int]], notes: list[str]
+    ) -> list[FrameDetection | None]:
+        """Decode the views in parallel and detect them in one call (a batching detector)."""
+        t0 = time.perf_counter()
+        images = self._pool.map(lambda e: self._decode(e[1]), entries)
+        t1 = time.perf_counter()
+        decode_ms = (t1 - t0) * 1000.0
+        views, sizes = [], []
+        out: list[FrameDetection | None] = [None] * len(entries)
+        for i, ((cam, frame, t_cap), image) in enumerate(zip(entries, images, strict=True)):
+            if self._needs_pixels and image is None:
+                out[i] = FrameDetection(None, None, "image could not be decoded", decode_ms, 0.0)
+                continue
+            views.append((i, ViewImage(cam, image, t_cap, frame.keypoints_true,
+                                       frame.keypoint_names, frame.keypoints_depth)))  # fmt: skip
+            sizes.append(None if image is None else (image.shape[1], image.shape[0]))
+        try:
+            found = self.detector.detect([v for _, v in views])
+            error = None
+        except Exception as exc:  # noqa: BLE001 (a bad image must not stop the rig: the pose says why)
+            found, error = [], self._detector_failed(exc)
+        detect_ms = (time.perf_counter() - t1) * 1000.0
+        for k, ((i, _), size) in enumerate(zip(views, sizes, strict=True)):
+            kp = found[k] if error is None else None
+            out[i] = FrameDetection(kp, size, error, decode_ms, detect_ms)
+        return out
+
+    def fuse(self, detected: Detected) -> PoseOutput:
+        """The second stage: keypoints put right, fused, filtered (bundles in order)."""
+        t_start = time.perf_counter()
+        bundle, notes = detected.bundle, detected.notes
         V, J = len(self.rig.cameras), len(JOINTS)
         points = np.full((V, J, 2), np.nan)
         conf = np.zeros((V, J))
         index = {name: i for i, name in enumerate(self.rig.names)}
-        for seen, kp in zip(views, detections, strict=True):
-            camera = self.rig.camera(seen.camera_id)
-            if seen.image is not None:
-                kp = self._on_grid(camera, kp, seen.image.shape[1], seen.image.shape[0])
-            v = index[seen.camera_id]
+        for (cam, _), kp, size in zip(
+            detected.views, detected.keypoints, detected.sizes, strict=True
+        ):
+            if size is not None:
+                kp = self._on_grid(self.rig.camera(cam), kp, size[0], size[1])
+            v = index[cam]
             points[v] = kp.points
             conf[v] = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
         t_swaps = time.perf_counter()
@@ -259,22 +374,17 @@ class InferencePipeline:
             self.swaps_fixed += len(swapped)
         swaps_ms = (time.perf_counter() - t_swaps) * 1000.0
         by_camera: dict[str, ViewKeypoints | None] = dict.fromkeys(self.rig.names)
-        for seen in views:
-            v = index[seen.camera_id]
-            by_camera[seen.camera_id] = ViewKeypoints(
-                points[v], conf[v], seen.t_capture_ns / NS_PER_S
-            )
+        for cam, t_cap in detected.views:
+            v = index[cam]
+            by_camera[cam] = ViewKeypoints(points[v], conf[v], t_cap / NS_PER_S)
         kp2d = np.concatenate([points, np.where(conf > 0, conf, np.nan)[..., None]], axis=-1)
         kp2d[~np.isfinite(points).all(-1)] = np.nan
 
         result = self.engine.step(bundle.t_ref_ns / NS_PER_S, by_camera)
-        latency = {
-            "decode": (t_decoded - t_start) * 1000.0,
-            "detect": (t_detected - t_decoded) * 1000.0,
-            **{k: v for k, v in result.timings_ms.items()},
-        }
+        latency = {**detected.timings_ms, **result.timings_ms}
         latency["fuse"] = latency.get("fuse", 0.0) + swaps_ms  # putting views right is fusion
-        latency["total"] = (time.perf_counter() - t_start) * 1000.0
+        fused_ms = (time.perf_counter() - t_start) * 1000.0
+        latency["total"] = detected.timings_ms["wait"] + fused_ms
         reason = result.reason
         if reason is not None and notes:
             reason = f"{reason} ({'; '.join(notes)})"

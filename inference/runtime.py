@@ -53,18 +53,27 @@ class ProviderChoice:
         return self.provider + (f" (not used: {others})" if others else "")
 
 
-def _session(model: bytes | str, providers: Sequence[str], quiet: bool) -> ort.InferenceSession:
+def _session(
+    model: bytes | str, providers: Sequence[str], quiet: bool, threads: int = 0
+) -> ort.InferenceSession:
     options = ort.SessionOptions()
     if quiet:
         options.log_severity_level = 4  # probing failures are expected: keep them off the log
+    if threads:
+        # A small model in a busy process: a few threads that sleep between runs instead of
+        # spinning (onnxruntime's default spin-waits, burning the cores the detector needs).
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, sess_options=options, providers=list(providers))
 
 
 def open_session(
-    model: bytes | str | Path, prefer: str = "auto"
+    model: bytes | str | Path, prefer: str = "auto", threads: int = 0
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
     """A session on the best working provider. ``prefer``: ``auto`` or a provider name
-    (``cpu``, ``cuda``, ``tensorrt`` or the full onnxruntime name) to try first."""
+    (``cpu``, ``cuda``, ``tensorrt`` or the full onnxruntime name) to try first. ``threads``:
+    CPU threads (0: onnxruntime's default, one per core, spinning between runs)."""
     source = str(model) if isinstance(model, Path) else model
     available = ort.get_available_providers()
     order = [p for p in PREFERENCE if p in available]
@@ -82,7 +91,7 @@ def open_session(
     rejected: dict[str, str] = {}
     for provider in order:
         if provider == "CPUExecutionProvider":
-            session = _session(source, [provider], quiet=False)
+            session = _session(source, [provider], quiet=False, threads=threads)
             return session, ProviderChoice(provider, rejected)
         # Failed provider libraries are logged by onnxruntime's default logger, not the
         # session's: silence it while probing (the reason is kept in ``rejected``).
@@ -90,7 +99,9 @@ def open_session(
         ort.set_default_logger_severity(4)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                session = _session(source, [provider, "CPUExecutionProvider"], quiet=True)
+                session = _session(
+                    source, [provider, "CPUExecutionProvider"], quiet=True, threads=threads
+                )
         except _ORT_ERRORS as exc:
             rejected[provider] = f"session creation failed: {str(exc).splitlines()[0][:200]}"
             continue
@@ -106,8 +117,8 @@ def open_session(
 class OnnxModel:
     """An ONNX model with named inputs and outputs, run in batches."""
 
-    def __init__(self, model: bytes | str | Path, prefer: str = "auto") -> None:
-        self.session, self.choice = open_session(model, prefer)
+    def __init__(self, model: bytes | str | Path, prefer: str = "auto", threads: int = 0) -> None:
+        self.session, self.choice = open_session(model, prefer, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         logger.info("onnx model on %s", self.choice.describe())

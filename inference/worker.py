@@ -5,7 +5,13 @@ from synthetic cameras, true keypoints). Frames wait in a short per-camera buffe
 ``seq`` until their bundle comes; a bundle waits at most ``frame_wait_ms`` for frames still on
 the way. Bundles queue in a bounded queue: when the worker falls behind, the oldest bundle is
 dropped and counted (the pose stream stays live instead of growing late). Each bundle goes
-through the :class:`~inference.pipeline.InferencePipeline`; the
+through the :class:`~inference.pipeline.InferencePipeline` in two overlapping stages: while
+one bundle's views are being detected (on the pipeline's threads), the previous bundle is
+fused and published on this thread, so neither the cores nor the detector wait. With a
+per-camera detector (MediaPipe, synthetic) each camera's frames are detected the moment they
+arrive, on that camera's own thread, so detection overlaps the aligner's wait for the slowest
+camera and the load is spread evenly; a camera whose detector falls two frames behind skips
+frames (counted). The
 :class:`~syncpose.messages.PoseResult` goes out on the worker's endpoint (topic ``pose``)
 with a :class:`~syncpose.messages.WorkerStatus` heartbeat (``status``) every second.
 """
@@ -17,11 +23,12 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import zmq
 
-from inference.pipeline import InferencePipeline, PoseOutput, ViewFrame
+from inference.pipeline import Detected, FrameDetection, InferencePipeline, PoseOutput, ViewFrame
 from syncpose.bus import SocketTimeouts, publish_message, publisher, subscriber
 from syncpose.clock import NS_PER_MS, monotonic_ns
 from syncpose.config import RigConfig
@@ -55,6 +62,19 @@ class InferenceWorker:
             cam: OrderedDict() for cam in rig.camera_ids
         }
         self.queue: deque[tuple[Bundle, int]] = deque()
+        self._stage = ThreadPoolExecutor(1, thread_name_prefix="detect")
+        self._inflight: Future[Detected] | None = None
+        # Per-camera mode: each camera's frames are detected as they arrive, in order, on
+        # that camera's own thread; a bundle then only collects the results.
+        self._per_camera = pipeline.per_camera
+        self._camera_threads = {
+            cam: ThreadPoolExecutor(1, thread_name_prefix=f"detect-{cam}")
+            for cam in rig.camera_ids
+        } if self._per_camera else {}  # fmt: skip
+        self._detections: dict[str, OrderedDict[int, Future[FrameDetection]]] = {
+            cam: OrderedDict() for cam in rig.camera_ids
+        }
+        self.frames_not_detected = 0  # a camera's detector was too far behind
         self.decoder = Decoder(accept=[Bundle, Frame])
         self.poses = 0
         self.dropped_bundles = 0
@@ -82,16 +102,20 @@ class InferenceWorker:
                     self.pipeline.detector.name, self.pipeline.engine.method)  # fmt: skip
         try:
             while not self.stop.is_set():
-                ready = dict(poller.poll(2 if self.queue else 50))
+                busy = self.queue or self._inflight is not None
+                ready = dict(poller.poll(1 if busy else 50))
                 if frame_sub in ready:
                     self._drain(frame_sub)
                 if bundle_sub in ready:
                     self._drain(bundle_sub)
-                if self.queue:
-                    bundle, received = self.queue[0]
-                    if self._complete(bundle) or monotonic_ns() - received >= wait_ns:
-                        self.queue.popleft()
-                        self._publish(pub, self._process(bundle))
+                detected = None
+                if self._inflight is not None and self._inflight.done():
+                    detected = self._take(self._inflight)
+                    self._inflight = None
+                if self._inflight is None:
+                    self._start_next(wait_ns)  # the next detection overlaps this fusion
+                if detected is not None:
+                    self._publish(pub, self.pipeline.fuse(detected))
                 if time.monotonic() >= next_beat:
                     rate = (self.poses - poses_at_beat) / self.status_interval_s
                     self._heartbeat(pub, rate)
@@ -99,6 +123,9 @@ class InferenceWorker:
                     next_beat = time.monotonic() + self.status_interval_s
         finally:
             self.state = "stopped"
+            self._stage.shutdown(wait=True, cancel_futures=True)
+            for pool in self._camera_threads.values():
+                pool.shutdown(wait=True, cancel_futures=True)
             self._heartbeat(pub, 0.0)
             frame_sub.close()
             bundle_sub.close()
@@ -119,9 +146,12 @@ class InferenceWorker:
                 buffer = self.frames.get(msg.header.camera_id)
                 if buffer is None:
                     continue
-                buffer[msg.header.seq] = ViewFrame.from_message(msg, decoded.arrays)
+                frame = ViewFrame.from_message(msg, decoded.arrays)
+                buffer[msg.header.seq] = frame
                 while len(buffer) > _FRAMES_KEPT:
                     buffer.popitem(last=False)
+                if self._per_camera:
+                    self._detect_on_arrival(msg.header.camera_id, frame)
             elif isinstance(msg, Bundle):
                 if len(self.queue) >= self.rig.inference.queue:
                     self.queue.popleft()
@@ -135,13 +165,63 @@ class InferenceWorker:
             if v.header is not None
         )
 
-    def _process(self, bundle: Bundle) -> PoseOutput:
+    def _detect_on_arrival(self, cam: str, frame: ViewFrame) -> None:
+        """Start detecting a camera's frame now, unless that camera's detector is already two
+        frames behind (then this frame goes undetected: its bundle will lack the view)."""
+        pending = self._detections[cam]
+        behind = sum(1 for f in pending.values() if not f.done())
+        if behind >= 2:
+            self.frames_not_detected += 1
+            return
+        pending[frame.header.seq] = self._camera_threads[cam].submit(
+            self.pipeline.detect_frame, cam, frame
+        )
+        while len(pending) > _FRAMES_KEPT:
+            pending.popitem(last=False)
+
+    def _collect(self, bundle: Bundle, frames: dict[str, ViewFrame | None]) -> Detected:
+        """The detection stage in per-camera mode: wait for the views' detections (started when
+        their frames arrived) and hand them to the pipeline."""
+        ready: dict[str, FrameDetection | None] = {}
+        for view in bundle.views:
+            if view.header is None:
+                continue
+            future = self._detections[view.camera_id].get(view.header.seq)
+            if future is not None:
+                ready[view.camera_id] = future.result()
+            elif frames.get(view.camera_id) is not None:
+                ready[view.camera_id] = FrameDetection(
+                    None, None, "detector behind, frame skipped", 0.0, 0.0
+                )
+        return self.pipeline.detect(bundle, frames, ready)
+
+    def _start_next(self, wait_ns: int) -> None:
+        """Hand the oldest bundle to the detection stage once its frames are in (or waited
+        for long enough)."""
+        if not self.queue:
+            return
+        bundle, received = self.queue[0]
+        if not (self._complete(bundle) or monotonic_ns() - received >= wait_ns):
+            return
+        self.queue.popleft()
         frames = {
             v.camera_id: self.frames[v.camera_id].get(v.header.seq)
             for v in bundle.views
             if v.header is not None and v.camera_id in self.frames
         }
-        return self.pipeline.process(bundle, frames)
+        if self._per_camera:
+            self._inflight = self._stage.submit(self._collect, bundle, frames)
+        else:
+            self._inflight = self._stage.submit(self.pipeline.detect, bundle, frames)
+
+    def _take(self, future: Future[Detected]) -> Detected | None:
+        try:
+            return future.result()
+        except Exception as exc:  # the pipeline reports its own failures; this is a bug
+            logger.exception("detection stage failed")
+            self.last_error = f"detection stage failed: {exc}"
+            self.dropped_bundles += 1
+            return None
 
     def _publish(self, pub: zmq.Socket[Any], out: PoseOutput) -> None:
         message = out.message.model_copy(
@@ -157,6 +237,8 @@ class InferenceWorker:
             self.last_error = (
                 f"{errors} detector failure(s)" if errors else self.decoder.stats.last_error
             )
+        if state == "running" and self.frames_not_detected:
+            self.last_error = f"{self.frames_not_detected} frame(s) skipped: detector behind"
         publish_message(
             pub,
             WorkerStatus(

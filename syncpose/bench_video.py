@@ -7,6 +7,7 @@ Like :mod:`syncpose.offline`, this composes ``capture`` and ``inference``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from syncpose.clock import NS_PER_S
-from syncpose.config import InferenceConfig
+from syncpose.config import InferenceConfig, RigConfig
 from syncpose.offline import Reconstruction, find_videos, reconstruct, video_rig
 
 logger = logging.getLogger(__name__)
@@ -244,4 +245,159 @@ def format_realvideo(report: dict[str, Any]) -> str:
         f" px (views kept {d['reprojection_px_kept_views']['median']} px), limb bone std "
         f"{d['limb_bone_std_mm_mean']} mm"
     )
+    return "\n".join(lines)
+
+
+def pipeline_rig(
+    videos: list[Path], calibration: Path, n_cameras: int, base_port: int, fps: float = 30.0
+) -> RigConfig:
+    """A live rig replaying the first ``n_cameras`` videos, every file frame released at
+    ``fps`` (a 60 fps file plays in slow motion: the replay then decodes only the frames it
+    releases, as a real camera delivers only its own), raw frames, with the inference worker
+    and the MediaPipe detector."""
+    from syncpose.config import CameraConfig, VideoSourceConfig
+
+    if n_cameras > len(videos):
+        raise ValueError(f"{n_cameras} cameras asked for, {len(videos)} videos available")
+    return RigConfig.model_validate(
+        {
+            "rig": {"name": f"pipeline-{n_cameras}", "fps": fps},
+            "cameras": [
+                CameraConfig(
+                    id=v.stem,
+                    source=VideoSourceConfig(type="video", path=v, fps=fps, loop=True),
+                    encoding="raw",
+                )
+                for v in videos[:n_cameras]
+            ],
+            "aligner": {"max_wait_ms": 15.0},
+            "bus": {"base_port": base_port},
+            "inference": InferenceConfig(calibration=calibration).model_dump(),
+        }
+    )
+
+
+def run_pipeline_bench(
+    videos: list[Path],
+    calibration: Path,
+    n_cameras: int,
+    *,
+    seconds: float = 20.0,
+    warmup_s: float = 4.0,
+    log_level: str = "WARNING",
+    fps: float = 30.0,
+) -> dict[str, Any]:
+    """Run the live rig (capture workers, aligner, inference worker with MediaPipe) on
+    replayed real video at ``fps`` and measure what reaches a pose subscriber."""
+    import time
+
+    import zmq
+
+    from capture.bench import cpu_seconds, free_port_block, percentiles
+    from capture.rig import RigWatcher, rig_processes
+    from inference.worker import process_spec
+    from syncpose.clock import NS_PER_MS, monotonic_ns
+    from syncpose.messages import PoseResult
+    from syncpose.process import ProcessGroup
+
+    rig = pipeline_rig(videos, calibration, n_cameras, free_port_block(n_cameras + 3), fps)
+    epoch = monotonic_ns() + 3 * NS_PER_S
+    group = ProcessGroup(rig_processes(rig, epoch, log_level, [process_spec(rig, log_level)]))
+    ctx: zmq.Context[Any] = zmq.Context()
+    watcher = RigWatcher(rig, ctx, poses=True)
+    poses: list[tuple[PoseResult, int]] = []
+
+    def on_pose(pose: PoseResult, _arrays: dict[str, Any], received: int) -> None:
+        poses.append((pose, received))
+
+    group.start()
+    try:
+        names = ["aligner", "inference"] + [f"capture:{c}" for c in rig.camera_ids]
+        if not watcher.wait_until_running(names, timeout_s=90.0):
+            raise RuntimeError(f"workers did not all start: {watcher.workers}")
+        end_warmup = time.monotonic() + warmup_s
+        while time.monotonic() < end_warmup:
+            watcher.receive(50)
+        pids = group.pids()
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        status0 = watcher.rig_status
+        inference0 = watcher.workers.get("inference")
+        wall0 = time.monotonic()
+        while time.monotonic() - wall0 < seconds:
+            watcher.receive(50, on_pose=on_pose)
+        wall = time.monotonic() - wall0
+        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        status1 = watcher.rig_status
+        inference1 = watcher.workers.get("inference")
+        exited = group.exited()
+    finally:
+        watcher.close()
+        exit_codes = group.stop()
+        ctx.term()
+    cpu = {
+        name: round(100.0 * (c1 - c0) / wall, 1)
+        for name, c0 in cpu0.items()
+        if c0 is not None and (c1 := cpu1.get(name)) is not None
+    }
+    stages = ("decode", "detect", "fuse", "denoise", "total")
+    latency = {
+        s: percentiles([p.latency_ms[s] for p, _ in poses if s in p.latency_ms]) for s in stages
+    }
+    tick_to_pose = [(p.t_emit_ns - p.t_ref_ns) / NS_PER_MS for p, _ in poses if p.t_emit_ns]
+    quarter = max(1, len(tick_to_pose) // 4)
+    first_q = float(np.median(tick_to_pose[:quarter])) if tick_to_pose else None
+    last_q = float(np.median(tick_to_pose[-quarter:])) if tick_to_pose else None
+    dropped = (inference1.dropped if inference1 else 0) - (inference0.dropped if inference0 else 0)
+    gaps = 0
+    if status0 is not None and status1 is not None:
+        before = {c.camera_id: c.gaps for c in status0.cameras}
+        gaps = sum(c.gaps - before.get(c.camera_id, 0) for c in status1.cameras)
+    with_pose = sum(1 for p, _ in poses if p.reason is None)
+    rate = len(poses) / wall
+    fits = (
+        rate >= 0.97 * rig.rig.fps
+        and dropped <= 0.01 * len(poses)
+        and first_q is not None
+        and last_q is not None
+        and last_q <= first_q * 1.5 + 10.0
+    )
+    return {
+        "cameras": n_cameras,
+        "rig_fps": rig.rig.fps,
+        "seconds_measured": round(wall, 2),
+        "poses": len(poses),
+        "poses_per_s": round(rate, 2),
+        "poses_with_joints": with_pose,
+        "bundles_dropped_by_worker": dropped,
+        "worker_note": inference1.last_error if inference1 else None,
+        "frames_lost_by_cameras": gaps,
+        "stage_latency_ms": latency,
+        "tick_to_pose_ms": percentiles(tick_to_pose),
+        "tick_to_pose_ms_first_last_quarter": [first_q, last_q],
+        "cpu_percent": cpu,
+        "cpu_percent_total": round(sum(cpu.values()), 1),
+        "machine_cpus": os.cpu_count(),
+        "real_time": fits,
+        "workers_exited_during_run": exited,
+        "exit_codes": exit_codes,
+    }
+
+
+def format_pipeline(reports: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'cams':>4}{'poses/s':>9}{'dropped':>9}{'lost':>6}{'detect p50/p99':>16}"
+        f"{'total p50/p99':>15}{'tick→pose p50/p99':>19}{'CPU %':>7}  real time"
+    ]
+    for r in reports:
+        d, t, e = (
+            r["stage_latency_ms"]["detect"],
+            r["stage_latency_ms"]["total"],
+            r["tick_to_pose_ms"],
+        )
+        lines.append(
+            f"{r['cameras']:>4}{r['poses_per_s']:>9.1f}{r['bundles_dropped_by_worker']:>9}"
+            f"{r['frames_lost_by_cameras']:>6}{d['p50']:>8.1f}/{d['p99']:<7.1f}"
+            f"{t['p50']:>7.1f}/{t['p99']:<7.1f}{e['p50']:>9.1f}/{e['p99']:<9.1f}"
+            f"{r['cpu_percent_total']:>7.0f}  {'yes' if r['real_time'] else 'no'}"
+        )
     return "\n".join(lines)

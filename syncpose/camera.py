@@ -163,15 +163,20 @@ class Camera:
         if not self.dist.any():
             return np.asarray(xd, dtype=np.float64)
         k1, k2, p1, p2, k3 = self.dist
-        x = xd.copy()
+        x0, y0 = xd[..., 0], xd[..., 1]
+        x, y = x0.copy(), y0.copy()
         for _ in range(_UNDISTORT_ITERATIONS):
-            xx, yy = x[..., 0], x[..., 1]
-            r2 = xx * xx + yy * yy
+            r2 = x * x + y * y
             radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-            dx = 2.0 * p1 * xx * yy + p2 * (r2 + 2.0 * xx * xx)
-            dy = p1 * (r2 + 2.0 * yy * yy) + 2.0 * p2 * xx * yy
-            x = np.stack([(xd[..., 0] - dx) / radial, (xd[..., 1] - dy) / radial], axis=-1)
-        return np.asarray(x, dtype=np.float64)
+            dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+            dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+            x_new, y_new = (x0 - dx) / radial, (y0 - dy) / radial
+            with np.errstate(invalid="ignore"):
+                change = np.nanmax(np.abs(x_new - x) + np.abs(y_new - y), initial=0.0)
+            x, y = x_new, y_new
+            if change < 1e-13:  # converged (typically after a handful of iterations)
+                break
+        return np.stack([x, y], axis=-1)
 
     def in_image(self, uv: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Which pixels (..., 2) fall inside the image (NaN: no)."""

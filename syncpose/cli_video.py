@@ -107,6 +107,41 @@ def cmd_bench_realvideo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    from syncpose.bench_video import format_pipeline, run_pipeline_bench
+    from syncpose.offline import find_videos
+
+    if not args.videos.is_dir() or not args.calibration.is_file():
+        _out(f"bench pipeline: need the videos folder and calibration ({args.videos})")
+        return 1
+    videos = find_videos([args.videos])
+    reports = []
+    for n in _ints(args.cameras):
+        logger.info("pipeline: %d camera(s) at %g fps for %g s", n, args.fps, args.seconds)
+        reports.append(
+            run_pipeline_bench(
+                videos,
+                args.calibration,
+                n,
+                seconds=args.seconds,
+                log_level=args.worker_log_level,
+                fps=args.fps,
+            )
+        )
+        _out(format_pipeline(reports[-1:]))
+    fitting = [r["cameras"] for r in reports if r["real_time"]]
+    summary = {
+        "benchmark": "pipeline",
+        "detector": "mediapipe-blazepose-full",
+        "runs": reports,
+        "most_cameras_in_real_time": max(fitting) if fitting else 0,
+    }
+    _out(format_pipeline(reports))
+    _out(f"most cameras at {args.fps:g} fps in real time: {summary['most_cameras_in_real_time']}")
+    _write_json(args.json, summary)
+    return 0
+
+
 def _write_json(path: Path | None, data: Any) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,3 +182,17 @@ def add_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--shifted", default="2,4", help="cameras (1-based) one file frame late")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench_realvideo)
+
+    p = bench.add_parser(
+        "pipeline", help="live rig on replayed real video: stage latency, throughput, CPU"
+    )
+    p.add_argument("--videos", type=Path, default=_shared("video/pose2sim_single/videos"))
+    p.add_argument(
+        "--calibration", type=Path, default=_shared("video/pose2sim_single/Calib_qualisys.toml")
+    )
+    p.add_argument("--cameras", default="1,2,3,4", help="camera counts to run, e.g. '2' or '1,2,3'")
+    p.add_argument("--fps", type=float, default=30.0, help="rig rate (each file frame in turn)")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
+    p.add_argument("--worker-log-level", default="WARNING")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench_pipeline)

@@ -196,6 +196,13 @@ class MediaPipeDetectorConfig(_Model):
     min_confidence: float = Field(
         default=0.5, ge=0, le=1, description="Detection and tracking confidence threshold."
     )
+    max_side: int = Field(
+        default=0,
+        ge=0,
+        description="Images are shrunk so their longer side is at most this (pixels) before "
+        "detection, keypoints scaled back; 0: full size. The landmark model sees a 256x256 "
+        "crop of the person either way.",
+    )
 
 
 class OnnxDetectorConfig(_Model):
@@ -286,6 +293,12 @@ class DenoiserConfig(_Model):
         description="Pick each joint's hypothesis by reprojection (true) or take the mean.",
     )
     seed: int = Field(default=0, description="Seed of the hypotheses' noise.")
+    threads: int = Field(
+        default=1,
+        ge=0,
+        description="CPU threads of the model (0: one per core; 1 leaves the cores to the "
+        "detector, and the model is small).",
+    )
 
 
 class SmoothingConfig(_Model):
@@ -336,7 +349,10 @@ class InferenceConfig(_Model):
         default=30.0, ge=0, description="How long a bundle waits for its views' pixels (ms)."
     )
     queue: int = Field(
-        default=2, ge=1, description="Bundles waiting for the worker; older ones are dropped."
+        default=4,
+        ge=1,
+        description="Bundles waiting for the worker (absorbs jitter); when full the oldest is "
+        "dropped.",
     )
     endpoint: str | None = Field(
         default=None,

@@ -47,6 +47,7 @@ class DenoiserRuntime:
         hypotheses: int = 5,
         select: bool = False,
         seed: int = 0,
+        threads: int = 0,
     ) -> None:
         path = Path(model) if model is not None else DEFAULT_MODEL
         if not path.is_file():
@@ -54,7 +55,7 @@ class DenoiserRuntime:
         if hypotheses < 1:
             raise ValueError("hypotheses must be at least 1")
         self.path = path
-        self.onnx = OnnxModel(path, prefer)
+        self.onnx = OnnxModel(path, prefer, threads)
         self.hypotheses = hypotheses
         self.select = select
         self.rng = np.random.default_rng(seed)

@@ -58,9 +58,14 @@ class ViewImage:
 
 
 class Detector(Protocol):
-    """Detects the person in every view of a bundle; one :class:`Keypoints` per view, in order."""
+    """Detects the person in every view of a bundle; one :class:`Keypoints` per view, in order.
+
+    ``per_camera``: state is per camera and views are independent, so each view may be
+    detected on its own as its frame arrives (False: the detector batches a bundle's views).
+    """
 
     name: str
+    per_camera: bool
 
     def detect(self, views: Sequence[ViewImage]) -> list[Keypoints]: ...
 

@@ -35,7 +35,10 @@ class MediaPipePose:
 
     name = "mediapipe-blazepose-full"
 
-    def __init__(self, model_path: Path | None = None, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self, model_path: Path | None = None, min_confidence: float = 0.5, max_side: int = 0
+    ) -> None:
+        self.max_side = max_side
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
 
@@ -58,6 +61,12 @@ class MediaPipePose:
         t = max(int(t_ms), self._last_ms + 1)  # the Tasks API needs strictly increasing times
         self._last_ms = t
         h, w = image_bgr.shape[:2]
+        if self.max_side and max(h, w) > self.max_side:
+            scale = self.max_side / max(h, w)
+            size = (round(w * scale), round(h * scale))
+            image_bgr = np.asarray(
+                cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA), dtype=np.uint8
+            )
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         result = self._landmarker.detect_for_video(
             mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), t
@@ -95,12 +104,14 @@ class MediaPipeDetector:
     """The rig's MediaPipe detector: a tracking landmarker per camera, views in parallel."""
 
     name = MediaPipePose.name
+    per_camera = True  # one tracker per camera: views can be detected as their frames arrive
 
     def __init__(
         self, config: MediaPipeDetectorConfig, camera_ids: Sequence[str], threads: int = 0
     ) -> None:
         self._poses = {
-            cam: MediaPipePose(config.model, config.min_confidence) for cam in camera_ids
+            cam: MediaPipePose(config.model, config.min_confidence, config.max_side)
+            for cam in camera_ids
         }
         self._pool = ViewPool(min(threads or len(camera_ids), len(camera_ids)))
 

@@ -37,6 +37,8 @@ _MIN_TRACKED = 4  # keypoints needed to crop around the last detection
 class OnnxKeypointDetector:
     """Runs ``config.model`` on every view of a bundle in one batch."""
 
+    per_camera = False  # batches the views of a bundle
+
     def __init__(self, config: OnnxDetectorConfig, prefer: str = "auto") -> None:
         if not config.model.is_file():
             raise FileNotFoundError(f"onnx detector: model file {config.model} not found")

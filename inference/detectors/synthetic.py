@@ -22,6 +22,7 @@ class SyntheticDetector:
     """Needs views with ``keypoints_true`` (synthetic cameras); ``rig`` gives focal lengths."""
 
     name = "synthetic"
+    per_camera = True  # one error stream per camera
 
     def __init__(self, config: SyntheticDetectorConfig, rig: Rig) -> None:
         noise = DetectorNoise(

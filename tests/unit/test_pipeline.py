@@ -66,6 +66,7 @@ def test_pixels_not_received_and_detector_failure(ticks: list) -> None:  # type:
 
         class Broken:
             name = "broken"
+            per_camera = False
 
             def detect(self, views: Sequence[ViewImage]) -> list[Keypoints]:
                 raise RuntimeError("model exploded")
