@@ -10,8 +10,8 @@ one bundle's views are being detected (on the pipeline's threads), the previous 
 fused and published on this thread, so neither the cores nor the detector wait. With a
 per-camera detector (MediaPipe, synthetic) each camera's frames are detected the moment they
 arrive, on that camera's own thread, so detection overlaps the aligner's wait for the slowest
-camera and the load is spread evenly; a camera whose detector falls two frames behind skips
-frames (counted). The
+camera and the load is spread evenly; a camera whose detector falls three frames behind skips
+frames (counted in the heartbeat's ``dropped`` with the dropped bundles). The
 :class:`~syncpose.messages.PoseResult` goes out on the worker's endpoint (topic ``pose``)
 with a :class:`~syncpose.messages.WorkerStatus` heartbeat (``status``) every second.
 """
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 WORKER_NAME = "inference"
 _FRAMES_KEPT = 8  # per camera: a few frame periods of pixels waiting for their bundle
+_MAX_BEHIND = 3  # per camera: frames waiting for the detector before new ones are skipped
 
 
 class InferenceWorker:
@@ -166,11 +167,12 @@ class InferenceWorker:
         )
 
     def _detect_on_arrival(self, cam: str, frame: ViewFrame) -> None:
-        """Start detecting a camera's frame now, unless that camera's detector is already two
-        frames behind (then this frame goes undetected: its bundle will lack the view)."""
+        """Start detecting a camera's frame now, unless that camera's detector is already
+        :data:`_MAX_BEHIND` frames behind (then this frame goes undetected: its bundle will lack
+        the view)."""
         pending = self._detections[cam]
         behind = sum(1 for f in pending.values() if not f.done())
-        if behind >= 2:
+        if behind >= _MAX_BEHIND:
             self.frames_not_detected += 1
             return
         pending[frame.header.seq] = self._camera_threads[cam].submit(
@@ -246,7 +248,7 @@ class InferenceWorker:
                 state=state,
                 fps=rate,
                 frames=self.poses,
-                dropped=self.dropped_bundles,
+                dropped=self.dropped_bundles + self.frames_not_detected,
                 last_error=self.last_error,
                 t_ns=monotonic_ns(),
                 pid=os.getpid(),
