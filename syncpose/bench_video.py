@@ -397,7 +397,8 @@ def format_pipeline(reports: list[dict[str, Any]]) -> str:
             r["tick_to_pose_ms"],
         )
         lines.append(
-            f"{r['cameras']:>4}{r['poses_per_s']:>9.1f}{r['bundles_dropped_by_worker']:>9}"
+            f"{r['cameras']:>4}{r['poses_per_s']:>9.1f}"
+            f"{100 * r['poses_with_joints_fraction']:>9.1f}%{r['dropped_by_worker']:>9}"
             f"{r['frames_lost_by_cameras']:>6}{d['p50']:>8.1f}/{d['p99']:<7.1f}"
             f"{t['p50']:>7.1f}/{t['p99']:<7.1f}{e['p50']:>9.1f}/{e['p99']:<9.1f}"
             f"{r['cpu_percent_total']:>7.0f}  {'yes' if r['real_time'] else 'no'}"
