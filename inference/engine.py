@@ -149,7 +149,8 @@ class PoseEngine:
             np.stack([t.t_capture for t in w], axis=1),
             np.array([t.t_ref for t in w]),
             init=np.stack([t.init for t in w]),
-        ).take(slice(-1, None))
+            last_only=True,
+        )
         self.last_inputs = inputs
         refined = self.denoiser.refine(inputs)
         timings["denoise"] = (time.perf_counter() - t1) * 1000.0

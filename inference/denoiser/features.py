@@ -148,8 +148,10 @@ def sequence_inputs(
     t_capture: FloatArray,
     t_ref: FloatArray,
     init: FloatArray | None = None,
+    last_only: bool = False,
 ) -> DenoiserInputs:
-    """Inputs for every tick of one causal stream.
+    """Inputs for every tick of one causal stream (``last_only``: for its last tick only —
+    the same values, without computing the observations of ticks that are not returned).
 
     ``points`` (V, K, J, 2) pixels (NaN = missing), ``confidence`` (V, K, J), ``t_capture``
     (V, K) seconds (NaN = no frame), ``t_ref`` (K,) seconds; ``init`` (K, J, 3) defaults to
@@ -194,6 +196,13 @@ def sequence_inputs(
     obs_pts = np.concatenate([points, prev])  # (O, K, J, 2)
     obs_conf = np.concatenate([confidence, prev_conf])
     obs_t = np.concatenate([t_capture, prev_t])  # (O, K)
+    if last_only:
+        sel = slice(K - 1, K)
+        obs_pts, obs_conf, obs_t = obs_pts[:, sel], obs_conf[:, sel], obs_t[:, sel]
+        origin, yaw, t_ref = origin[sel], yaw[sel], t_ref[sel]
+        init_body, init_valid, filled_valid = init_body[sel], init_valid[sel], filled_valid[sel]
+        history, history_dt, history_valid = history[sel], history_dt[sel], history_valid[sel]
+        K = 1
     cams = list(rig.cameras) * 2
     rays_w = np.stack([cam.rays(np.nan_to_num(obs_pts[o])) for o, cam in enumerate(cams)])
     seen = (
