@@ -354,14 +354,16 @@ def run_pipeline_bench(
         gaps = sum(c.gaps - before.get(c.camera_id, 0) for c in status1.cameras)
     with_pose = sum(1 for p, _ in poses if p.reason is None)
     rate = len(poses) / wall
+    # Real time: a pose for every tick at the rig's rate, and a latency that does not grow
+    # (the queues stay short). Drops — frames the detector skipped when it fell behind — are
+    # reported beside it, and "drop_free" asks for at most 1 % of frames.
     fits = (
         rate >= 0.97 * rig.rig.fps
-        and dropped <= 0.01 * len(poses) * n_cameras
-        and (n_cameras < 2 or with_pose >= 0.97 * len(poses))
         and first_q is not None
         and last_q is not None
         and last_q <= first_q * 1.5 + 10.0
     )
+    frames_offered = rig.rig.fps * wall * n_cameras
     return {
         "cameras": n_cameras,
         "rig_fps": rig.rig.fps,
@@ -380,6 +382,8 @@ def run_pipeline_bench(
         "cpu_percent_total": round(sum(cpu.values()), 1),
         "machine_cpus": os.cpu_count(),
         "real_time": fits,
+        "dropped_fraction_of_frames": round(dropped / frames_offered, 4),
+        "drop_free": dropped <= 0.01 * frames_offered,
         "workers_exited_during_run": exited,
         "exit_codes": exit_codes,
     }
@@ -388,7 +392,7 @@ def run_pipeline_bench(
 def format_pipeline(reports: list[dict[str, Any]]) -> str:
     lines = [
         f"{'cams':>4}{'poses/s':>9}{'w/ joints':>10}{'dropped':>9}{'lost':>6}{'detect p50/p99':>16}"
-        f"{'total p50/p99':>15}{'tick→pose p50/p99':>19}{'CPU %':>7}  real time"
+        f"{'total p50/p99':>15}{'tick→pose p50/p99':>19}{'CPU %':>7}  real time, drop-free"
     ]
     for r in reports:
         d, t, e = (
@@ -401,6 +405,7 @@ def format_pipeline(reports: list[dict[str, Any]]) -> str:
             f"{100 * r['poses_with_joints_fraction']:>9.1f}%{r['dropped_by_worker']:>9}"
             f"{r['frames_lost_by_cameras']:>6}{d['p50']:>8.1f}/{d['p99']:<7.1f}"
             f"{t['p50']:>7.1f}/{t['p99']:<7.1f}{e['p50']:>9.1f}/{e['p99']:<9.1f}"
-            f"{r['cpu_percent_total']:>7.0f}  {'yes' if r['real_time'] else 'no'}"
+            f"{r['cpu_percent_total']:>7.0f}  {'yes' if r['real_time'] else 'no'}, "
+            f"{'yes' if r['drop_free'] else 'no'}"
         )
     return "\n".join(lines)

@@ -130,14 +130,20 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
         )
         _out(format_pipeline(reports[-1:]))
     fitting = [r["cameras"] for r in reports if r["real_time"]]
+    clean = [r["cameras"] for r in reports if r["real_time"] and r["drop_free"]]
     summary = {
         "benchmark": "pipeline",
         "detector": "mediapipe-blazepose-full",
         "runs": reports,
         "most_cameras_in_real_time": max(fitting) if fitting else 0,
+        "most_cameras_in_real_time_drop_free": max(clean) if clean else 0,
     }
     _out(format_pipeline(reports))
-    _out(f"most cameras at {args.fps:g} fps in real time: {summary['most_cameras_in_real_time']}")
+    _out(
+        f"most cameras at {args.fps:g} fps in real time: {summary['most_cameras_in_real_time']}"
+        f" (with at most 1 % of frames dropped: "
+        f"{summary['most_cameras_in_real_time_drop_free']})"
+    )
     _write_json(args.json, summary)
     return 0
 
