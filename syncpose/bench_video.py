@@ -249,7 +249,12 @@ def format_realvideo(report: dict[str, Any]) -> str:
 
 
 def pipeline_rig(
-    videos: list[Path], calibration: Path, n_cameras: int, base_port: int, fps: float = 30.0
+    videos: list[Path],
+    calibration: Path,
+    n_cameras: int,
+    base_port: int,
+    fps: float = 30.0,
+    transport: str = "tcp",
 ) -> RigConfig:
     """A live rig replaying the first ``n_cameras`` videos, every file frame released at
     ``fps`` (a 60 fps file plays in slow motion: the replay then decodes only the frames it
@@ -271,7 +276,7 @@ def pipeline_rig(
                 for v in videos[:n_cameras]
             ],
             "aligner": {"max_wait_ms": 15.0},
-            "bus": {"base_port": base_port},
+            "bus": {"base_port": base_port, "transport": transport},
             "inference": InferenceConfig(calibration=calibration).model_dump(),
         }
     )
@@ -286,6 +291,7 @@ def run_pipeline_bench(
     warmup_s: float = 4.0,
     log_level: str = "WARNING",
     fps: float = 30.0,
+    transport: str = "tcp",
 ) -> dict[str, Any]:
     """Run the live rig (capture workers, aligner, inference worker with MediaPipe) on
     replayed real video at ``fps`` and measure what reaches a pose subscriber."""
@@ -300,7 +306,8 @@ def run_pipeline_bench(
     from syncpose.messages import PoseResult
     from syncpose.process import ProcessGroup
 
-    rig = pipeline_rig(videos, calibration, n_cameras, free_port_block(n_cameras + 3), fps)
+    port = free_port_block(n_cameras + 3)
+    rig = pipeline_rig(videos, calibration, n_cameras, port, fps, transport)
     epoch = monotonic_ns() + 3 * NS_PER_S
     group = ProcessGroup(rig_processes(rig, epoch, log_level, [process_spec(rig, log_level)]))
     ctx: zmq.Context[Any] = zmq.Context()
@@ -367,6 +374,7 @@ def run_pipeline_bench(
     return {
         "cameras": n_cameras,
         "rig_fps": rig.rig.fps,
+        "transport": transport,
         "seconds_measured": round(wall, 2),
         "poses": len(poses),
         "poses_per_s": round(rate, 2),

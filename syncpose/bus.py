@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -39,6 +40,8 @@ def _bound(
     ctx: zmq.Context[Any], kind: int, endpoint: str, timeouts: SocketTimeouts, **options: int
 ) -> zmq.Socket[Any]:
     """A socket of ``kind`` with timeouts and ``options`` (zmq option name -> value), bound."""
+    if endpoint.startswith("ipc://"):
+        Path(endpoint[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
     sock: zmq.Socket[Any] = ctx.socket(kind)
     _apply(sock, timeouts)
     for name, value in options.items():

@@ -126,6 +126,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
                 seconds=args.seconds,
                 log_level=args.worker_log_level,
                 fps=args.fps,
+                transport=args.transport,
             )
         )
         _out(format_pipeline(reports[-1:]))
@@ -199,6 +200,7 @@ def add_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--cameras", default="1,2,3,4", help="camera counts to run, e.g. '2' or '1,2,3'")
     p.add_argument("--fps", type=float, default=30.0, help="rig rate (each file frame in turn)")
     p.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
+    p.add_argument("--transport", choices=["tcp", "ipc"], default="tcp", help="bus transport")
     p.add_argument("--worker-log-level", default="WARNING")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench_pipeline)

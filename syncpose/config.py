@@ -170,6 +170,14 @@ class AlignerConfig(_Model):
 class BusConfig(_Model):
     """Defaults for ZeroMQ endpoints and socket timeouts."""
 
+    transport: Literal["tcp", "ipc"] = Field(
+        default="tcp",
+        description="Derived endpoints: tcp (host:port, any machine can join) or ipc (Unix "
+        "sockets in ipc_dir: one host only, cheaper for raw frames).",
+    )
+    ipc_dir: Path = Field(
+        default=Path("/tmp/syncpose"), description="Folder of the ipc sockets (transport: ipc)."
+    )
     host: str = Field(default="127.0.0.1", description="Interface/address for derived endpoints.")
     base_port: int = Field(
         default=5550, ge=1024, le=65000, description="Aligner port; cameras use the next ports."
@@ -442,14 +450,14 @@ class RigConfig(_Model):
 
     def camera_endpoint(self, index: int) -> str:
         cam = self.cameras[index]
-        return cam.endpoint or f"tcp://{self.bus.host}:{self.bus.base_port + 1 + index}"
+        return cam.endpoint or self._derived(self.bus.base_port + 1 + index)
 
     def aligner_endpoint(self) -> str:
-        return self.aligner.endpoint or f"tcp://{self.bus.host}:{self.bus.base_port}"
+        return self.aligner.endpoint or self._derived(self.bus.base_port)
 
     def clock_endpoint(self) -> str:
         port = self.bus.base_port + 1 + len(self.cameras)
-        return self.aligner.clock_endpoint or f"tcp://{self.bus.host}:{port}"
+        return self.aligner.clock_endpoint or self._derived(port)
 
     @property
     def poses_possible(self) -> bool:
@@ -457,9 +465,15 @@ class RigConfig(_Model):
         inference = self.inference
         return inference.enabled and (inference.calibration is not None or self.all_synthetic)
 
+    def _derived(self, port: int) -> str:
+        """The endpoint of ``port`` on the configured transport."""
+        if self.bus.transport == "ipc":
+            return f"ipc://{self.bus.ipc_dir}/{self.rig.name}-{port}"
+        return f"tcp://{self.bus.host}:{port}"
+
     def inference_endpoint(self) -> str:
         port = self.bus.base_port + 2 + len(self.cameras)
-        return self.inference.endpoint or f"tcp://{self.bus.host}:{port}"
+        return self.inference.endpoint or self._derived(port)
 
     @property
     def all_synthetic(self) -> bool:

@@ -225,3 +225,14 @@ def test_inference_section_detectors_and_paths(tmp_path: Path) -> None:
             source="bad.yaml",
         )
     assert "bad.yaml:5" in str(err.value) and "needs synthetic cameras" in str(err.value)
+
+
+def test_ipc_transport_derives_unix_socket_endpoints(tmp_path: Path) -> None:
+    cfg = parse_config(
+        "rig: {name: lab, fps: 30}\n"
+        "cameras:\n  - {id: a, source: {type: synthetic}}\n  - {id: b, source: {type: synthetic}}\n"
+        f"bus: {{transport: ipc, ipc_dir: {tmp_path}, base_port: 6000}}\n"
+    )
+    assert cfg.aligner_endpoint() == f"ipc://{tmp_path}/lab-6000"
+    assert cfg.camera_endpoint(1) == f"ipc://{tmp_path}/lab-6002"
+    assert cfg.inference_endpoint() == f"ipc://{tmp_path}/lab-6004"
