@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -104,15 +105,22 @@ class Camera:
 
     # -- pose ------------------------------------------------------------------------------------
 
-    @property
+    # Derived matrices are computed once (a camera is immutable) and handed out read-only.
+
+    @cached_property
     def R(self) -> FloatArray:  # noqa: N802 (the usual symbol)
         """(3, 3) world-to-camera rotation."""
-        return rodrigues_to_matrix(self.rvec)
+        return _frozen(rodrigues_to_matrix(self.rvec))
 
-    @property
+    @cached_property
     def centre(self) -> FloatArray:
         """(3,) camera centre in world coordinates (metres)."""
-        return np.asarray(-self.R.T @ self.tvec, dtype=np.float64)
+        return _frozen(-self.R.T @ self.tvec)
+
+    @cached_property
+    def K_inv(self) -> FloatArray:  # noqa: N802 (the usual symbol)
+        """(3, 3) inverse of ``K``."""
+        return _frozen(np.linalg.inv(self.K))
 
     @property
     def P(self) -> FloatArray:  # noqa: N802 (the usual symbol)
@@ -158,7 +166,7 @@ class Camera:
     def undistort(self, pixels: npt.ArrayLike) -> FloatArray:
         """Pixels (..., 2) -> normalised undistorted coordinates (..., 2) (fixed-point inverse)."""
         uv = np.asarray(pixels, dtype=np.float64)
-        Kinv = np.linalg.inv(self.K)
+        Kinv = self.K_inv
         xd = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
         if not self.dist.any():
             return np.asarray(xd, dtype=np.float64)
@@ -273,6 +281,12 @@ class Rig:
         return len(self.cameras) == len(other.cameras) and all(
             a.same_as(b) for a, b in zip(self.cameras, other.cameras, strict=True)
         )
+
+
+def _frozen(a: npt.ArrayLike) -> FloatArray:
+    out = np.array(a, dtype=np.float64)
+    out.flags.writeable = False
+    return out
 
 
 def _normal_name(name: str) -> str:
