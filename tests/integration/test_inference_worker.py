@@ -20,7 +20,7 @@ from tests.helpers.synthetic_bundles import synthetic_rig_config, synthetic_tick
 
 def test_worker_publishes_poses_with_reasons_for_missing_views() -> None:
     base = free_port_block(8)
-    config = synthetic_rig_config(base, extra="inference: {frame_wait_ms: 20, queue: 64}\n")
+    config = synthetic_rig_config(base, extra="inference: {frame_wait_ms: 120, queue: 64}\n")
     missing = {k: {"cam1", "cam2", "cam3"} for k in (10, 11)}
     missing.update({k: {"cam3"} for k in (15, 16)})
     ticks = synthetic_ticks(config, 30, missing)
