@@ -23,6 +23,7 @@ from capture.aligner import Aligner, AlignerSettings
 from syncpose.bus import (
     SocketTimeouts,
     clock_server,
+    drain,
     publish,
     publish_message,
     publisher,
@@ -100,14 +101,7 @@ class AlignerLoop:
             clock_service.close()
 
     def _drain(self, sub: zmq.Socket[Any], pub: zmq.Socket[Any]) -> None:
-        while True:
-            try:
-                frames = sub.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            decoded = self.decoder.decode(frames)
-            if decoded is None:
-                continue
+        for decoded, frames in drain(sub, self.decoder):
             msg = decoded.message
             if isinstance(msg, FrameHeader):
                 self.aligner.add_frame(msg, self.clock.now_ns())

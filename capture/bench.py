@@ -30,7 +30,7 @@ import numpy as np
 import zmq
 
 from capture.rig import RigWatcher, rig_processes
-from syncpose.bus import SocketTimeouts, subscriber
+from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, Frame, FrameHeader
@@ -302,13 +302,8 @@ def _offset_report(
 
 
 def _drain_headers(sock: zmq.Socket[Any], decoder: Decoder, counter: _SeqCounter) -> None:
-    while True:
-        try:
-            frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            return
-        decoded = decoder.decode(frames)
-        if decoded is not None and isinstance(decoded.message, FrameHeader):
+    for decoded, _ in drain(sock, decoder):
+        if isinstance(decoded.message, FrameHeader):
             counter.add(decoded.message)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import zmq
 
 from capture import align_loop, worker
-from syncpose.bus import SocketTimeouts, subscriber
+from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, PoseResult, RigStatus, WorkerStatus
@@ -75,15 +75,8 @@ class RigWatcher:
         """Wait up to ``timeout_ms`` for messages and take all that are queued."""
         if not self.sock.poll(timeout_ms):
             return
-        while True:
-            try:
-                frames = self.sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for decoded, _ in drain(self.sock, self.decoder):
             received = monotonic_ns()
-            decoded = self.decoder.decode(frames)
-            if decoded is None:
-                continue
             msg = decoded.message
             if isinstance(msg, Bundle):
                 if on_bundle is not None:

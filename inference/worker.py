@@ -29,7 +29,7 @@ from typing import Any
 import zmq
 
 from inference.pipeline import Detected, FrameDetection, InferencePipeline, PoseOutput, ViewFrame
-from syncpose.bus import SocketTimeouts, publish_message, publisher, subscriber
+from syncpose.bus import SocketTimeouts, drain, publish_message, publisher, subscriber
 from syncpose.clock import NS_PER_MS, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, Frame, WorkerState, WorkerStatus
@@ -134,14 +134,7 @@ class InferenceWorker:
             self.pipeline.close()
 
     def _drain(self, sock: zmq.Socket[Any]) -> None:
-        while True:
-            try:
-                frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            decoded = self.decoder.decode(frames)
-            if decoded is None:
-                continue
+        for decoded, _ in drain(sock, self.decoder):
             msg = decoded.message
             if isinstance(msg, Frame):
                 buffer = self.frames.get(msg.header.camera_id)

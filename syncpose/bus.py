@@ -9,14 +9,14 @@ Subscribers see those losses as gaps in ``seq`` and count them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from syncpose.messages import Message, encode
+from syncpose.messages import Decoded, Decoder, Message, encode
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,19 @@ def subscriber(
 def clock_server(ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts) -> zmq.Socket[Any]:
     """The aligner's clock service: a ROUTER socket bound to ``endpoint``."""
     return _bound(ctx, zmq.ROUTER, endpoint, timeouts)
+
+
+def drain(sock: zmq.Socket[Any], decoder: Decoder) -> Iterator[tuple[Decoded, list[Any]]]:
+    """Every message queued on ``sock`` right now, decoded, with its raw frames (zero-copy);
+    what ``decoder`` cannot trust it counts and drops. Never blocks."""
+    while True:
+        try:
+            frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        decoded = decoder.decode(frames)
+        if decoded is not None:
+            yield decoded, frames
 
 
 def publish(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:

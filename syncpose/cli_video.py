@@ -155,6 +155,14 @@ def _write_json(path: Path | None, data: Any) -> None:
         path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def _add_recording_args(p: argparse.ArgumentParser) -> None:
+    """--videos and --calibration, defaulting to the shared real recording."""
+    p.add_argument("--videos", type=Path, default=_shared("video/pose2sim_single/videos"))
+    p.add_argument(
+        "--calibration", type=Path, default=_shared("video/pose2sim_single/Calib_qualisys.toml")
+    )
+
+
 def add_commands(sub: Any, bench: Any) -> None:
     """Register the commands on the top-level and ``bench`` sub-parsers."""
     p = sub.add_parser(
@@ -182,10 +190,7 @@ def add_commands(sub: Any, bench: Any) -> None:
     p = bench.add_parser(
         "realvideo", help="weak sync made from real synchronised video: methods vs reference"
     )
-    p.add_argument("--videos", type=Path, default=_shared("video/pose2sim_single/videos"))
-    p.add_argument(
-        "--calibration", type=Path, default=_shared("video/pose2sim_single/Calib_qualisys.toml")
-    )
+    _add_recording_args(p)
     p.add_argument("--shifted", default="2,4", help="cameras (1-based) one file frame late")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench_realvideo)
@@ -193,10 +198,7 @@ def add_commands(sub: Any, bench: Any) -> None:
     p = bench.add_parser(
         "pipeline", help="live rig on replayed real video: stage latency, throughput, CPU"
     )
-    p.add_argument("--videos", type=Path, default=_shared("video/pose2sim_single/videos"))
-    p.add_argument(
-        "--calibration", type=Path, default=_shared("video/pose2sim_single/Calib_qualisys.toml")
-    )
+    _add_recording_args(p)
     p.add_argument("--cameras", default="1,2,3,4", help="camera counts to run, e.g. '2' or '1,2,3'")
     p.add_argument("--fps", type=float, default=30.0, help="rig rate (each file frame in turn)")
     p.add_argument("--seconds", type=float, default=20.0, help="measured window per run")

@@ -53,7 +53,7 @@ def test_worker_publishes_poses_with_reasons_for_missing_views() -> None:
                 header = Frame(header=frame.header, keypoint_names=list(frame.keypoint_names or ()))
                 publish_message(cams[i], header, **arrays)
             publish_message(aligner, tick.bundle)
-            time.sleep(1 / 30)  # the rig's pace
+            time.sleep(1 / 15)  # half the rig's pace: a loaded CI machine keeps up
         deadline = time.monotonic() + 10.0
         while len(received) < len(ticks) and time.monotonic() < deadline:
             if not poses.poll(200):
