@@ -49,9 +49,10 @@ def time_aware_points(points: FloatArray, t_capture: FloatArray, t_ref: FloatArr
     t = t_capture
     prev_pts = np.concatenate([np.full_like(pts[:, :1], np.nan), pts[:, :-1]], axis=1)
     prev_t = np.concatenate([np.full_like(t[:, :1], np.nan), t[:, :-1]], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # A repeated frame (same capture time twice) gives an infinite weight: kept as is below.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         w = (t_ref[None] - prev_t) / (t - prev_t)  # (V, K): 1 = the current frame
-    moved = prev_pts + w[..., None, None] * (pts - prev_pts)
+        moved = prev_pts + w[..., None, None] * (pts - prev_pts)
     return np.where(np.isfinite(moved), moved, pts)
 
 

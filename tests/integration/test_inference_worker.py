@@ -38,32 +38,56 @@ def test_worker_publishes_poses_with_reasons_for_missing_views() -> None:
     received: dict[int, tuple[PoseResult, dict[str, Any]]] = {}
     statuses: list[WorkerStatus] = []
     decoder = Decoder(accept=[PoseResult, WorkerStatus])
+
+    def sent_frames(tick: Any) -> list[str]:
+        # Bundle 20: the header made it into the bundle, the pixels of cam0 never arrive.
+        return [c for c in tick.frames if not (tick.bundle.bundle_seq == 20 and c == "cam0")]
+
+    def send(tick: Any, wait_for_frames: bool = False) -> None:
+        for cam_id in sent_frames(tick):
+            frame = tick.frames[cam_id]
+            i = config.camera_ids.index(cam_id)
+            arrays: dict[str, Any] = {
+                "image": frame.pixels,
+                "keypoints_true": np.asarray(frame.keypoints_true, np.float32),
+                "keypoints_depth": np.asarray(frame.keypoints_depth, np.float32),
+            }
+            header = Frame(header=frame.header, keypoint_names=list(frame.keypoint_names or ()))
+            publish_message(cams[i], header, **arrays)
+        if wait_for_frames:  # as live, where the aligner's bundle comes after the frames
+            deadline = time.monotonic() + 10.0
+            seq = tick.bundle.bundle_seq
+            while time.monotonic() < deadline and not all(
+                seq in worker.frames[c] for c in sent_frames(tick)
+            ):
+                time.sleep(0.002)
+        publish_message(aligner, tick.bundle)
+
+    def collect(timeout_ms: int) -> None:
+        if not poses.poll(timeout_ms):
+            return
+        decoded = decoder.decode(poses.recv_multipart(copy=False))
+        assert decoded is not None
+        if isinstance(decoded.message, PoseResult):
+            received[decoded.message.bundle_seq] = (decoded.message, decoded.arrays)
+        elif isinstance(decoded.message, WorkerStatus):
+            statuses.append(decoded.message)
+
     try:
-        time.sleep(0.5)  # subscriptions settle (ZeroMQ's slow joiner)
-        for tick in ticks:
-            for cam_id, frame in tick.frames.items():
-                if tick.bundle.bundle_seq == 20 and cam_id == "cam0":
-                    continue  # the header made it into the bundle, the pixels never arrive
-                i = config.camera_ids.index(cam_id)
-                arrays: dict[str, Any] = {
-                    "image": frame.pixels,
-                    "keypoints_true": np.asarray(frame.keypoints_true, np.float32),
-                    "keypoints_depth": np.asarray(frame.keypoints_depth, np.float32),
-                }
-                header = Frame(header=frame.header, keypoint_names=list(frame.keypoint_names or ()))
-                publish_message(cams[i], header, **arrays)
-            publish_message(aligner, tick.bundle)
-            time.sleep(1 / 15)  # half the rig's pace: a loaded CI machine keeps up
-        deadline = time.monotonic() + 10.0
-        while len(received) < len(ticks) and time.monotonic() < deadline:
-            if not poses.poll(200):
-                continue
-            decoded = decoder.decode(poses.recv_multipart(copy=False))
-            assert decoded is not None
-            if isinstance(decoded.message, PoseResult):
-                received[decoded.message.bundle_seq] = (decoded.message, decoded.arrays)
-            elif isinstance(decoded.message, WorkerStatus):
-                statuses.append(decoded.message)
+        # ZeroMQ's slow joiner: repeat the first tick until its pose comes back, so every
+        # subscription (frames, bundles, poses) is up before the run starts.
+        deadline = time.monotonic() + 20.0
+        while 0 not in received and time.monotonic() < deadline:
+            send(ticks[0])
+            collect(200)
+        assert 0 in received, "the worker never answered the first tick"
+        for tick in ticks[1:]:
+            # In lock-step (each pose before the next tick): this checks the worker's logic,
+            # not whether a loaded CI machine keeps up with a frame rate.
+            send(tick, wait_for_frames=True)
+            deadline = time.monotonic() + 10.0
+            while tick.bundle.bundle_seq not in received and time.monotonic() < deadline:
+                collect(100)
     finally:
         stop.set()
         thread.join(10.0)
