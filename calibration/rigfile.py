@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from syncpose.camera import Camera, Rig, matrix_to_rodrigues
+from syncpose.config import RigConfig
+from syncpose.simulate import synthetic_rig
 
 #: Qualisys stores pixel quantities in sensor units of 1/64 pixel.
 QUALISYS_SUBPIXELS = 64.0
@@ -247,3 +249,12 @@ def load_rig(path: str | Path) -> Rig:
     if isinstance(data.get("cameras"), dict):
         return read_caliscope(path)
     return read_rig(path)
+
+
+def rig_calibration(config: RigConfig) -> Rig:
+    """The calibration a rig's poses are computed in, cameras named by the rig's ids: the
+    configured file (``inference.calibration``), else — every camera synthetic — the exact
+    calibration of the synthetic cameras."""
+    if config.inference.calibration is None:
+        return synthetic_rig(config)
+    return load_rig(config.inference.calibration).matched_to(config.camera_ids)

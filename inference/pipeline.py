@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calibration.rigfile import rig_calibration
 from inference.denoiser.runtime import DenoiserRuntime
 from inference.detectors import Detector, Keypoints, ViewImage, ViewPool, make_detector
 from inference.engine import PoseEngine, ViewKeypoints
@@ -105,18 +106,6 @@ class PoseOutput:
     @property
     def positions(self) -> FloatArray:
         return np.asarray(self.arrays["positions"], dtype=np.float64)
-
-
-def rig_calibration(config: RigConfig) -> Rig:
-    """The calibration the rig's poses are computed in, cameras named by the rig's ids."""
-    from syncpose.simulate import synthetic_rig
-
-    inference = config.inference
-    if inference.calibration is None:
-        return synthetic_rig(config)
-    from calibration.rigfile import load_rig
-
-    return load_rig(inference.calibration).matched_to(config.camera_ids)
 
 
 METHODS = ("denoiser", "time_aware", "dlt")

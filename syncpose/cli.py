@@ -52,18 +52,25 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
 
 def _consumers(config: RigConfig, log_level: str) -> list[ProcessSpec]:
-    """The processes that consume the rig's bundles: the inference worker, when enabled."""
-    if not config.inference.enabled:
-        return []
-    if not config.poses_possible:
+    """The processes that consume the rig: the inference worker (with a calibration) and the
+    server, when enabled."""
+    specs: list[ProcessSpec] = []
+    if config.inference.enabled and config.poses_possible:
+        from inference.worker import process_spec as inference_spec
+
+        specs.append(inference_spec(config, log_level))
+    elif config.inference.enabled:
         logger.warning(
             "no 'inference.calibration' in the rig config: capturing and aligning only, no "
             "poses (calibrate with 'syncpose calibrate', then set it)"
         )
-        return []
-    from inference.worker import process_spec
+    if config.server.enabled:
+        from server.main import process_spec as server_spec
+        from server.main import url
 
-    return [process_spec(config, log_level)]
+        specs.append(server_spec(config, log_level))
+        _out(f"syncpose: open {url(config)}  (Ctrl-C stops)")
+    return specs
 
 
 def cmd_run(args: argparse.Namespace) -> int:

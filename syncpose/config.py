@@ -372,6 +372,36 @@ class InferenceConfig(_Model):
     )
 
 
+class ServerConfig(_Model):
+    """The HTTP/WebSocket server (REST API, pose stream, recordings)."""
+
+    enabled: bool = Field(default=True, description="Run the server with the rig.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to bind; 127.0.0.1 keeps it on this machine (0.0.0.0: all).",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
+    token: str | None = Field(
+        default=None,
+        min_length=8,
+        description="API token required by every state-changing endpoint and the WebSockets "
+        "(Authorization: Bearer <token>, or ?token= on WebSockets); none: open.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty: CORS off."
+    )
+    recordings_dir: Path = Field(
+        default=Path("recordings"), description="Where recordings are written."
+    )
+    max_upload_mb: float = Field(default=50.0, gt=0, description="Largest accepted upload (MB).")
+    ws_queue: int = Field(
+        default=8,
+        ge=1,
+        description="Poses queued per WebSocket client; a client that falls behind that far "
+        "gets only the latest pose (it never slows the others).",
+    )
+
+
 class RigConfig(_Model):
     """A whole rig: cameras, hosts, aligner and bus."""
 
@@ -385,6 +415,7 @@ class RigConfig(_Model):
     inference: InferenceConfig = Field(
         default_factory=InferenceConfig, description="The inference worker."
     )
+    server: ServerConfig = Field(default_factory=ServerConfig, description="The server.")
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> RigConfig:

@@ -1,0 +1,315 @@
+"""The FastAPI app, built by :func:`create_app` from injected parts (no module-level state).
+
+REST under ``/api`` (health, version, cameras, latest pose, calibration, recordings), Prometheus
+metrics on ``/metrics``, and the pose stream on the WebSocket ``/ws/poses``. With a token
+configured, every state-changing endpoint and the WebSockets require it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgpack  # type: ignore[import-untyped]
+from fastapi import (
+    Body,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from server.hub import PoseHub
+from server.metrics import Metrics
+from server.recording import RecordingError, RecordingStore
+from syncpose import __version__
+from syncpose.camera import Rig
+from syncpose.config import ServerConfig
+from syncpose.messages import SCHEMA_VERSION
+from syncpose.posefile import write_poses
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="Always ok when the server answers.")
+    poses: int = Field(description="Poses received since the server started.")
+    workers: dict[str, str] = Field(description="Each worker's last reported state.")
+    recording: str | None = Field(description="Id of the recording in progress, if any.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "poses": 1520,
+                    "workers": {"aligner": "running", "inference": "running"},
+                    "recording": None,
+                }
+            ]
+        }
+    )
+
+
+class Version(BaseModel):
+    version: str = Field(description="syncpose version.")
+    schema_version: int = Field(description="Wire message schema version.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"version": "0.1.0", "schema_version": 1}]}
+    )
+
+
+class CameraState(BaseModel):
+    camera_id: str
+    state: str = Field(description="ok, stale or never_seen (the aligner's view).")
+    fps: float = Field(description="Measured frame rate.")
+    frames: int = Field(description="Frames received by the aligner.")
+    drops: int = Field(description="Frames missing from the camera's numbering.")
+    late: int = Field(description="Frames that came after their tick.")
+    offset_ms: float | None = Field(description="δ_v in the latest bundle (ms).")
+    mean_abs_offset_ms: float | None = Field(description="Mean |δ_v| since start (ms).")
+    worker_state: str | None = Field(description="The capture worker's own state.")
+    worker_error: str | None = Field(description="The capture worker's last error.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "camera_id": "cam0", "state": "ok", "fps": 30.0, "frames": 900, "drops": 0,
+                    "late": 0, "offset_ms": -4.2, "mean_abs_offset_ms": 5.1,
+                    "worker_state": "running", "worker_error": None,
+                }
+            ]
+        }
+    )  # fmt: skip
+
+
+class StartRecording(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "squat-set-1"}]}
+    )
+    name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$", description="A label for the recording."
+    )
+
+
+class Recording(BaseModel):
+    id: str
+    name: str
+    state: str = Field(description="recording, stopped, or interrupted (its process died).")
+    started_unix: float
+    stopped_unix: float | None
+    poses: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "20261121-180000-squat-set-1", "name": "squat-set-1",
+                    "state": "stopped", "started_unix": 1795283000.0,
+                    "stopped_unix": 1795283030.0, "poses": 900, "metadata": {},
+                }
+            ]
+        }
+    )  # fmt: skip
+
+
+def create_app(
+    settings: ServerConfig,
+    hub: PoseHub,
+    store: RecordingStore,
+    metrics: Metrics,
+    *,
+    calibration: Rig | None = None,
+    rig_fps: float = 30.0,
+    rig_name: str = "rig",
+) -> FastAPI:
+    """The app for one rig."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        hub.attach(asyncio.get_running_loop())  # poses reach the WebSockets on this loop
+        yield
+
+    app = FastAPI(
+        title="syncpose",
+        version=__version__,
+        description="Real-time 3D human pose from weakly synchronised cameras.",
+        lifespan=lifespan,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    def require_token(request: Request) -> None:
+        if settings.token is None:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else ""
+        if not secrets.compare_digest(given.encode(), settings.token.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or wrong API token (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    authorized = [Depends(require_token)]
+
+    @app.get("/api/health", response_model=Health, tags=["status"])
+    def health() -> Health:
+        """Liveness, pose count, each worker's state, the recording in progress."""
+        return Health(
+            status="ok",
+            poses=hub.poses,
+            workers={name: w.state for name, w in sorted(hub.workers.items())},
+            recording=store.active_id,
+        )
+
+    @app.get("/api/version", response_model=Version, tags=["status"])
+    def version() -> Version:
+        return Version(version=__version__, schema_version=SCHEMA_VERSION)
+
+    @app.get("/api/cameras", response_model=list[CameraState], tags=["rig"])
+    def cameras() -> list[dict[str, Any]]:
+        """Each camera: state, measured fps, drops, current offset δ_v and its skew."""
+        return hub.cameras()
+
+    @app.get("/api/pose/latest", tags=["poses"])
+    def latest_pose() -> dict[str, Any]:
+        """The newest pose: joint names, positions (m, null = unknown), uncertainty, views used,
+        per-stage latency."""
+        pose = hub.latest_pose
+        if pose is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no pose received yet")
+        return pose
+
+    @app.get("/api/calibration", tags=["rig"])
+    def get_calibration() -> dict[str, Any]:
+        """The rig calibration the poses are computed in (intrinsics, distortion, pose)."""
+        if calibration is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this rig has no calibration")
+        return {
+            "rig": rig_name,
+            "calibration_id": calibration.id,
+            "cameras": [
+                {**cam.to_dict(), "centre": cam.centre.tolist()} for cam in calibration.cameras
+            ],
+        }
+
+    @app.get("/api/recordings", response_model=list[Recording], tags=["recordings"])
+    def list_recordings() -> list[dict[str, Any]]:
+        return store.recordings()
+
+    @app.post(
+        "/api/recordings",
+        response_model=Recording,
+        status_code=status.HTTP_201_CREATED,
+        tags=["recordings"],
+        dependencies=authorized,
+    )
+    def start_recording(
+        body: Annotated[StartRecording | None, Body()] = None,
+    ) -> dict[str, Any]:
+        """Start recording the pose stream (one recording at a time)."""
+        try:
+            return store.start(body.name if body else None, {"rig": rig_name, "fps": rig_fps})
+        except RecordingError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+    @app.post(
+        "/api/recordings/stop",
+        response_model=Recording,
+        tags=["recordings"],
+        dependencies=authorized,
+    )
+    def stop_recording() -> dict[str, Any]:
+        try:
+            return store.stop()
+        except RecordingError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+    def _meta(rec_id: str) -> dict[str, Any]:
+        try:
+            return store.meta(rec_id)
+        except RecordingError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        except KeyError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no recording {rec_id!r}") from None
+
+    @app.get("/api/recordings/{rec_id}", response_model=Recording, tags=["recordings"])
+    def recording(rec_id: str) -> dict[str, Any]:
+        return _meta(rec_id)
+
+    @app.get("/api/recordings/{rec_id}/download", tags=["recordings"])
+    def download(
+        rec_id: str, format: Literal["json", "csv", "npz", "trc"] = Query("json")
+    ) -> FileResponse:
+        """The recording's poses as JSON, CSV, NPZ or TRC (OpenSim)."""
+        _meta(rec_id)
+        try:
+            track = store.track(rec_id, rig_fps)
+        except RecordingError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        folder = Path(tempfile.mkdtemp(prefix="syncpose-export-"))
+        path = write_poses(folder / f"{rec_id}.{format}", track)
+        return FileResponse(
+            path,
+            filename=path.name,
+            background=BackgroundTask(_remove, folder),
+        )
+
+    @app.get("/metrics", tags=["status"])
+    def prometheus() -> Response:
+        """Prometheus metrics: per-stage latency histograms, worker fps and drops."""
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.websocket("/ws/poses")
+    async def ws_poses(
+        ws: WebSocket,
+        token: str | None = None,
+        format: Literal["json", "msgpack"] = "json",
+    ) -> None:
+        """Every pose as JSON text (or msgpack binary with ``?format=msgpack``)."""
+        if settings.token is not None and not secrets.compare_digest(
+            (token or "").encode(), settings.token.encode()
+        ):
+            await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
+            return
+        await ws.accept()
+        client = hub.subscribe()
+        try:
+            while True:
+                pose = await client.queue.get()
+                if format == "msgpack":
+                    await ws.send_bytes(msgpack.packb(pose))
+                else:
+                    await ws.send_json(pose)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.unsubscribe(client)
+
+    return app
+
+
+def _remove(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,133 @@
+"""The server's view of the rig, fed by the bus listener thread, read by the routes.
+
+:class:`PoseHub` keeps the latest pose, the cameras' and workers' states, and fans every pose
+out to the WebSocket clients. Each client has a short queue of its own; one that falls that far
+behind is switched to latest-only (its queue holds just the newest pose) and counted, so a slow
+client never slows the pipeline or the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from syncpose.messages import PoseResult, RigStatus, WorkerStatus
+
+
+def _num(x: float) -> float | None:
+    return round(float(x), 6) if math.isfinite(x) else None
+
+
+def pose_json(pose: PoseResult, arrays: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
+    """A :class:`PoseResult` as JSON-ready data (NaN → null)."""
+    positions = np.asarray(arrays["positions"], dtype=np.float64)
+    uncertainty = np.asarray(arrays["uncertainty"], dtype=np.float64)
+    out: dict[str, Any] = {
+        **pose.model_dump(mode="json"),
+        "positions": [[_num(v) for v in p] if np.isfinite(p).all() else None for p in positions],
+        "uncertainty": [_num(u) for u in uncertainty],
+    }
+    kp = arrays.get("keypoints_2d")
+    if kp is not None:
+        out["keypoints_2d"] = [
+            [[_num(v) for v in j] if np.isfinite(j).all() else None for j in view]
+            for view in np.asarray(kp, dtype=np.float64)
+        ]
+    return out
+
+
+@dataclass(eq=False)  # compared and hashed by identity
+class Client:
+    """One WebSocket subscriber."""
+
+    queue: asyncio.Queue[dict[str, Any]]
+    latest_only: bool = False
+    dropped: int = 0
+
+
+@dataclass
+class PoseHub:
+    ws_queue: int = 8
+    latest_pose: dict[str, Any] | None = None
+    rig_status: RigStatus | None = None
+    workers: dict[str, WorkerStatus] = field(default_factory=dict)
+    poses: int = 0
+    clients: set[Client] = field(default_factory=set)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop the WebSocket clients live on."""
+        self._loop = loop
+
+    # -- from the listener thread -------------------------------------------------------------
+
+    def on_pose(self, pose: dict[str, Any]) -> None:
+        with self._lock:
+            self.latest_pose = pose
+            self.poses += 1
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._fan_out, pose)
+
+    def on_rig(self, status: RigStatus) -> None:
+        with self._lock:
+            self.rig_status = status
+
+    def on_worker(self, status: WorkerStatus) -> None:
+        with self._lock:
+            self.workers[status.worker] = status
+
+    # -- on the event loop --------------------------------------------------------------------
+
+    def _fan_out(self, pose: dict[str, Any]) -> None:
+        for client in list(self.clients):
+            if client.queue.full():
+                while not client.queue.empty():  # behind: keep only the newest from now on
+                    client.queue.get_nowait()
+                    client.dropped += 1
+                client.latest_only = True
+            client.queue.put_nowait(pose)
+
+    def subscribe(self) -> Client:
+        client = Client(asyncio.Queue(maxsize=self.ws_queue))
+        self.clients.add(client)
+        return client
+
+    def unsubscribe(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    # -- snapshots for the routes -------------------------------------------------------------
+
+    def cameras(self) -> list[dict[str, Any]]:
+        """Per camera: the aligner's view (state, fps, gaps, offset) and its worker's."""
+        with self._lock:
+            status, workers = self.rig_status, dict(self.workers)
+        out = []
+        for cam in status.cameras if status else []:
+            worker = workers.get(f"capture:{cam.camera_id}")
+            out.append(
+                {
+                    "camera_id": cam.camera_id,
+                    "state": cam.state,
+                    "fps": round(cam.fps, 3),
+                    "frames": cam.frames,
+                    "drops": cam.gaps,
+                    "late": cam.late,
+                    "offset_ms": None
+                    if cam.last_offset_ns is None
+                    else round(cam.last_offset_ns / 1e6, 3),
+                    "mean_abs_offset_ms": None
+                    if cam.mean_abs_offset_ns is None
+                    else round(cam.mean_abs_offset_ns / 1e6, 3),
+                    "worker_state": worker.state if worker else None,
+                    "worker_error": worker.last_error if worker else None,
+                }
+            )
+        return out
