@@ -131,17 +131,18 @@ def run_rig(
     seconds: float | None = None,
     log_level: str = "INFO",
     stop: threading.Event | None = None,
-    extra: Sequence[ProcessSpec] = (),
+    extra: Callable[[int], Sequence[ProcessSpec]] | Sequence[ProcessSpec] = (),
 ) -> int:
-    """Start the rig (with the ``extra`` processes), log its state every second; stop cleanly
-    on Ctrl-C, SIGTERM, ``stop`` or timeout."""
+    """Start the rig (with the ``extra`` processes, or a function of the rig's epoch giving
+    them), log its state every second; stop cleanly on Ctrl-C, SIGTERM, ``stop`` or timeout."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     epoch = monotonic_ns() + 2 * NS_PER_S  # time for the workers to start
-    group = ProcessGroup(rig_processes(rig, epoch, log_level, extra))
+    consumers = extra(epoch) if callable(extra) else extra
+    group = ProcessGroup(rig_processes(rig, epoch, log_level, consumers))
     ctx: zmq.Context[Any] = zmq.Context()
-    watcher = RigWatcher(rig, ctx, poses=bool(extra))
+    watcher = RigWatcher(rig, ctx, poses=any(s.name == "inference" for s in consumers))
     end = None if seconds is None else time.monotonic() + seconds
     group.start()
     logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)

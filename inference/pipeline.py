@@ -384,6 +384,11 @@ class InferencePipeline:
             joint_names=list(JOINTS),
             camera_ids=self.rig.names,
             views_used=result.views_used,
+            offsets_ms={
+                v.camera_id: round(v.offset_ns / 1e6, 3)
+                for v in bundle.views
+                if v.offset_ns is not None
+            },
             method=result.method,
             detector=self.detector.name,
             reason=reason,

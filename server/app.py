@@ -12,6 +12,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,9 +38,12 @@ from server.metrics import Metrics
 from server.recording import RecordingError, RecordingStore
 from syncpose import __version__
 from syncpose.camera import Rig
-from syncpose.config import ServerConfig
+from syncpose.config import RigConfig, ServerConfig, SyntheticSourceConfig
 from syncpose.messages import SCHEMA_VERSION
+from syncpose.motion import load_motion
 from syncpose.posefile import write_poses
+from syncpose.simulate import MotionPlayer
+from syncpose.skeleton import JOINTS, MOCAP
 
 
 class Health(BaseModel):
@@ -127,6 +131,35 @@ class Recording(BaseModel):
     )  # fmt: skip
 
 
+@dataclass
+class SyntheticTruth:
+    """The true pose of a synthetic rig's subject at any instant (demos and end-to-end tests:
+    the rig's motion, timed from its epoch, in the project skeleton)."""
+
+    player: MotionPlayer
+    epoch_ns: int
+
+    @classmethod
+    def of(cls, rig: RigConfig, epoch_ns: int | None) -> SyntheticTruth | None:
+        """For a rig whose cameras are all synthetic and film the same motion; else None."""
+        sources = [c.source for c in rig.cameras]
+        if epoch_ns is None or not rig.all_synthetic:
+            return None
+        motions = {(s.motion, s.clip) for s in sources if isinstance(s, SyntheticSourceConfig)}
+        if len(motions) != 1:
+            return None
+        ((motion, clip),) = motions
+        return cls(MotionPlayer(load_motion(motion), clip), epoch_ns)
+
+    def at(self, t_ns: int) -> dict[str, Any]:
+        joints, _ = MOCAP.apply(self.player.pose_at((t_ns - self.epoch_ns) / 1e9))
+        return {
+            "t_ns": t_ns,
+            "joint_names": list(JOINTS),
+            "positions": [[round(float(v), 6) for v in p] for p in joints],
+        }
+
+
 def create_app(
     settings: ServerConfig,
     hub: PoseHub,
@@ -136,6 +169,7 @@ def create_app(
     calibration: Rig | None = None,
     rig_fps: float = 30.0,
     rig_name: str = "rig",
+    truth: SyntheticTruth | None = None,
 ) -> FastAPI:
     """The app for one rig."""
 
@@ -212,6 +246,14 @@ def create_app(
                 {**cam.to_dict(), "centre": cam.centre.tolist()} for cam in calibration.cameras
             ],
         }
+
+    @app.get("/api/demo/truth", tags=["rig"])
+    def demo_truth(t_ns: int) -> dict[str, Any]:
+        """A synthetic rig's true pose at ``t_ns`` (aligner clock, e.g. a pose's ``t_ref_ns``):
+        for judging the live output in demos and tests. 404 on a real rig."""
+        if truth is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no ground truth: not a synthetic rig")
+        return truth.at(t_ns)
 
     @app.get("/api/recordings", response_model=list[Recording], tags=["recordings"])
     def list_recordings() -> list[dict[str, Any]]:

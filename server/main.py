@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 import zmq
 
-from server.app import create_app
+from server.app import SyntheticTruth, create_app
 from server.hub import PoseHub
 from server.listener import BusListener
 from server.metrics import Metrics
@@ -37,8 +37,8 @@ def url(rig: RigConfig) -> str:
     return f"http://{host}:{rig.server.port}"
 
 
-def serve(rig: RigConfig, stop: threading.Event) -> None:
-    """Serve ``rig`` until ``stop`` is set."""
+def serve(rig: RigConfig, stop: threading.Event, epoch_ns: int | None = None) -> None:
+    """Serve ``rig`` until ``stop`` is set (``epoch_ns``: the rig's start instant)."""
     from calibration.rigfile import RigFileError, rig_calibration
 
     try:
@@ -53,6 +53,7 @@ def serve(rig: RigConfig, stop: threading.Event) -> None:
     app = create_app(
         settings, hub, store, metrics,
         calibration=calibration, rig_fps=rig.rig.fps, rig_name=rig.rig.name,
+        truth=SyntheticTruth.of(rig, epoch_ns),
     )  # fmt: skip
     ctx: zmq.Context[Any] = zmq.Context()
     listener = BusListener(rig, hub, metrics, store, ctx)
@@ -78,12 +79,15 @@ def serve(rig: RigConfig, stop: threading.Event) -> None:
         ctx.term()
 
 
-def main(config_json: str, log_level: str = "INFO") -> None:
+def main(config_json: str, log_level: str = "INFO", epoch_ns: int | None = None) -> None:
     """Process entry point (``spawn`` target)."""
     stop = worker_prologue(WORKER_NAME, log_level)
-    serve(RigConfig.model_validate_json(config_json), stop)
+    serve(RigConfig.model_validate_json(config_json), stop, epoch_ns)
 
 
-def process_spec(rig: RigConfig, log_level: str = "INFO") -> ProcessSpec:
+def process_spec(
+    rig: RigConfig, log_level: str = "INFO", epoch_ns: int | None = None
+) -> ProcessSpec:
     """The server as a process of the rig, stopped first (it only listens)."""
-    return ProcessSpec(WORKER_NAME, main, (rig.model_dump_json(), log_level), stop_stage=-2)
+    args = (rig.model_dump_json(), log_level, epoch_ns)
+    return ProcessSpec(WORKER_NAME, main, args, stop_stage=-2)

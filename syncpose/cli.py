@@ -51,9 +51,9 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _consumers(config: RigConfig, log_level: str) -> list[ProcessSpec]:
+def _consumers(config: RigConfig, log_level: str, epoch_ns: int) -> list[ProcessSpec]:
     """The processes that consume the rig: the inference worker (with a calibration) and the
-    server, when enabled."""
+    server, when enabled (it knows the rig's epoch: a synthetic rig's truth is timed from it)."""
     specs: list[ProcessSpec] = []
     if config.inference.enabled and config.poses_possible:
         from inference.worker import process_spec as inference_spec
@@ -68,7 +68,7 @@ def _consumers(config: RigConfig, log_level: str) -> list[ProcessSpec]:
         from server.main import process_spec as server_spec
         from server.main import url
 
-        specs.append(server_spec(config, log_level))
+        specs.append(server_spec(config, log_level, epoch_ns))
         _out(f"syncpose: open {url(config)}  (Ctrl-C stops)")
     return specs
 
@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config,
         seconds=args.seconds,
         log_level=args.log_level,
-        extra=_consumers(config, args.log_level),
+        extra=lambda epoch: _consumers(config, args.log_level, epoch),
     )
 
 
@@ -89,6 +89,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from capture.rig import run_rig
 
     config = parse_config(demo_config_text(), source="<embedded demo_rig.yaml>")
+    updates: dict[str, Any] = {}
+    if args.port is not None:
+        updates["server"] = config.server.model_copy(update={"port": args.port})
+    if args.bus_port is not None:
+        updates["bus"] = config.bus.model_copy(update={"base_port": args.bus_port})
+    if args.recordings is not None:
+        server = updates.get("server", config.server)
+        updates["server"] = server.model_copy(update={"recordings_dir": args.recordings})
+    config = config.model_copy(update=updates)
     logger.info(
         "demo: %d synthetic cameras (weakly synchronised) at %g fps; Ctrl-C stops",
         len(config.cameras),
@@ -98,7 +107,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config,
         seconds=args.seconds,
         log_level=args.log_level,
-        extra=_consumers(config, args.log_level),
+        extra=lambda epoch: _consumers(config, args.log_level, epoch),
     )
 
 
@@ -576,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the built-in synthetic 4-camera rig (no camera needed)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--port", type=int, default=None, help="server port (default 8000)")
+    p.add_argument("--bus-port", type=int, default=None, help="first ZeroMQ port (default 5550)")
+    p.add_argument("--recordings", type=Path, default=None, help="recordings folder")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="run the rig described by a YAML file")
@@ -630,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="cameras of the default ring rig or of each random rig (0 with --rig random: 2-8)",
     )
     p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--offsets", choices=["uniform", "none"], default="uniform")
+    p.add_argument("--offsets", choices=["uniform", "aligned", "none"], default="uniform")
     p.add_argument(
         "--methods",
         default="dlt,time_aware,oracle_sync",

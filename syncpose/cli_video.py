@@ -149,6 +149,23 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_e2e(args: argparse.Namespace) -> int:
+    from syncpose.bench_e2e import run_e2e_bench
+
+    report = run_e2e_bench(args.cameras, args.fps, args.seconds, args.worker_log_level)
+    lat = report["capture_to_websocket_ms"]
+    _out(
+        f"{args.cameras} x {args.fps:g} fps, {report['poses']} poses in {args.seconds:g} s: "
+        f"capture→WebSocket p50 {lat['p50']} ms, p99 {lat['p99']} ms (target "
+        f"{report['target_p99_ms']} ms: {'met' if report['meets_target'] else 'missed'}); "
+        f"bundles missing {report['bundles_missing_from_stream']}, dropped by the worker "
+        f"{report['bundles_dropped_by_worker']}; RSS {report['rss_mb_start_end'][0]} → "
+        f"{report['rss_mb_start_end'][1]} MB"
+    )
+    _write_json(args.json, report)
+    return 0
+
+
 def _write_json(path: Path | None, data: Any) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,3 +223,11 @@ def add_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--worker-log-level", default="WARNING")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_bench_pipeline)
+
+    p = bench.add_parser("e2e", help="synthetic rig to WebSocket: latency, drops, memory")
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--worker-log-level", default="WARNING")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(func=cmd_bench_e2e)

@@ -219,6 +219,9 @@ class PoseResult(Message):
     joint_names: list[str] = Field(description="Names of the rows of positions.")
     camera_ids: list[str] = Field(description="Rig cameras in order (rows of keypoints_2d).")
     views_used: list[str] = Field(description="Cameras whose detections went into the pose.")
+    offsets_ms: dict[str, float] = Field(
+        default_factory=dict, description="δ_v of each camera present in the bundle (ms)."
+    )
     method: str = Field(description="'denoiser' or 'time_aware' (no model configured).")
     detector: str = Field(description="Name of the 2D keypoint detector.")
     reason: str | None = Field(

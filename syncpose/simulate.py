@@ -19,6 +19,7 @@ than the pelvis from the camera by 0.15 m), whose jitter doubles. Deterministic 
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from syncpose.camera import Camera, Rig, look_at, ring_position
 from syncpose.config import RigConfig, SyntheticSourceConfig
-from syncpose.motion import Clip
+from syncpose.motion import Clip, Motion
 from syncpose.skeleton import JOINTS, LEFT_RIGHT, MOCAP
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,7 +58,10 @@ class SyncModel:
     """How cameras are (not) synchronised."""
 
     fps: float = 30.0
-    offsets: str = "uniform"  # "uniform": δ_v ~ U(0, T), camera 0 at 0; "none": all 0
+    # "uniform": δ_v ~ U(0, T), camera 0 at 0 (t_ref on camera 0's frames); "aligned":
+    # δ_v ~ U(−T/2, T/2), every camera (t_ref where an aligner puts it, each view's nearest
+    # frame); "none": all 0
+    offsets: str = "uniform"
     jitter_ms: float = 1.0
     drop_rate: float = 0.0
     missing_views: int = 0  # views missing from every bundle (a different random set per tick)
@@ -148,10 +152,12 @@ def simulate_clip(
     K = len(t_ref)
     if sync.offsets == "uniform":
         offsets = np.concatenate([[0.0], rng.uniform(0.0, period, V - 1)])
+    elif sync.offsets == "aligned":
+        offsets = rng.uniform(-period / 2.0, period / 2.0, V)
     elif sync.offsets == "none":
         offsets = np.zeros(V)
     else:
-        raise ValueError(f"unknown offsets model {sync.offsets!r} (uniform or none)")
+        raise ValueError(f"unknown offsets model {sync.offsets!r} (uniform, aligned or none)")
     jitter = (
         rng.normal(0.0, sync.jitter_ms / 1000.0, size=(V, K))
         if sync.jitter_ms
@@ -293,3 +299,25 @@ def synthetic_rig(config: RigConfig) -> Rig:
             raise ValueError(f"camera {cam.id!r} is not synthetic: it needs a calibration file")
         cams.append(synthetic_camera(cam.source, cam.id, i, len(config.cameras)))
     return Rig(tuple(cams), {"synthetic": config.rig.name})
+
+
+class MotionPlayer:
+    """Plays the clips of a motion (one named clip, or all in turn) as an endless timeline.
+
+    Each clip plays forwards, then backwards: the motion never jumps where a clip would start
+    again (a jump no camera could see coming, and no tracker should be judged on).
+    """
+
+    def __init__(self, motion: Motion, clip: str | None = None) -> None:
+        self.motion = motion
+        self.clips = (motion.clip(clip),) if clip else motion.clips
+        self._durations = [max(c.duration_s, 1.0 / c.fps) for c in self.clips]
+        self._starts = np.concatenate([[0.0], np.cumsum([2.0 * d for d in self._durations])])
+        self.total_s = float(self._starts[-1])
+
+    def pose_at(self, t_s: float) -> FloatArray:
+        """(J, 3) joint positions in metres at timeline time ``t_s`` (wraps around)."""
+        t = t_s % self.total_s
+        i = min(bisect.bisect_right(self._starts, t) - 1, len(self.clips) - 1)
+        u, d = t - self._starts[i], self._durations[i]
+        return self.clips[i].sample(u if u <= d else 2.0 * d - u)

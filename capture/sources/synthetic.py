@@ -9,7 +9,6 @@ dropped the same way.
 
 from __future__ import annotations
 
-import bisect
 import math
 
 import cv2
@@ -21,26 +20,9 @@ from syncpose.camera import Camera
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns, period_ns
 from syncpose.config import SyntheticSourceConfig
 from syncpose.motion import Motion, load_motion
-from syncpose.simulate import synthetic_camera
+from syncpose.simulate import MotionPlayer, synthetic_camera
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class MotionPlayer:
-    """Plays the clips of a motion (one named clip, or all in turn) as an endless timeline."""
-
-    def __init__(self, motion: Motion, clip: str | None = None) -> None:
-        self.motion = motion
-        self.clips = (motion.clip(clip),) if clip else motion.clips
-        durations = [max(c.duration_s, 1.0 / c.fps) for c in self.clips]
-        self._starts = np.concatenate([[0.0], np.cumsum(durations)])
-        self.total_s = float(self._starts[-1])
-
-    def pose_at(self, t_s: float) -> FloatArray:
-        """(J, 3) joint positions in metres at timeline time ``t_s`` (wraps around)."""
-        t = t_s % self.total_s
-        i = min(bisect.bisect_right(self._starts, t) - 1, len(self.clips) - 1)
-        return self.clips[i].sample(t - self._starts[i])
 
 
 class SkeletonRenderer:

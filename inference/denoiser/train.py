@@ -65,6 +65,11 @@ class TrainConfig:
     ema: float = 0.999
     validate_every: int = 1000
     threads: int = 2
+    # Share of simulated clips whose offsets are "aligned" (δ_v in ±T/2, as the aligner makes
+    # them) rather than "uniform" (δ_v in [0, T), camera 0 at 0).
+    aligned_offsets: float = 0.0
+    # A denoiser.pt to start from (fine-tuning); its model config must match ``model``.
+    init: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
 
     @classmethod
@@ -159,6 +164,7 @@ def simulate_samples(
     seed: list[int],
     keep: float,
     skeleton: Skeleton,
+    aligned: float = 0.0,
 ) -> tuple[DenoiserInputs, FloatArray]:
     """One clip, on a body of drawn proportions, simulated on a drawn rig; the kept ticks'
     inputs and body-frame truth."""
@@ -171,7 +177,7 @@ def simulate_samples(
     rig = random_rig(rng, n) if rng.random() < 0.6 else ring_rig(rng, n)
     sync = SyncModel(
         fps=30.0 if rng.random() < 0.75 else 60.0,
-        offsets="uniform" if rng.random() < 0.9 else "none",
+        offsets=_offsets_model(rng, aligned),
         drop_rate=0.0 if rng.random() < 0.7 else rng.uniform(0.0, 0.1),
     )
     seq = simulate_clip(clip, rig, rng, sync=sync, noise=training_noise(rng))
@@ -189,8 +195,19 @@ def simulate_samples(
     return inputs, to_body(seq.truth[kept], inputs.origin, inputs.yaw)
 
 
+def _offsets_model(rng: np.random.Generator, aligned: float) -> str:
+    """10 % synchronised; of the rest, ``aligned`` aligner-centred, the others uniform."""
+    if rng.random() >= 0.9:
+        return "none"
+    return "aligned" if aligned and rng.random() < aligned else "uniform"
+
+
 Job = tuple[
-    tuple[str, FloatArray, float], list[int], float, tuple[tuple[str, ...], tuple[int, ...]]
+    tuple[str, FloatArray, float],
+    list[int],
+    float,
+    tuple[tuple[str, ...], tuple[int, ...]],
+    float,
 ]
 
 
@@ -221,7 +238,8 @@ def build_dataset(
                 continue
             skeleton = (motion.joint_names, motion.parents)
             jobs.extend(
-                (arrays, [cfg.seed, p, f, c], cfg.keep_ticks, skeleton) for p in range(cfg.passes)
+                (arrays, [cfg.seed, p, f, c], cfg.keep_ticks, skeleton, cfg.aligned_offsets)
+                for p in range(cfg.passes)
             )
     buckets: dict[int, tuple[list[DenoiserInputs], list[FloatArray]]] = {}
     done = 0
@@ -372,6 +390,12 @@ def train(cfg: TrainConfig, out: Path, data_root: Path) -> dict[str, Any]:
     t_data = time.monotonic() - t_start
 
     model = Denoiser(cfg.model)
+    if cfg.init:
+        start = torch.load(cfg.init, weights_only=False)
+        if start.get("model_config") != cfg.model.to_dict():
+            raise ValueError(f"{cfg.init}: another model configuration than this config's")
+        model.load_state_dict(start["weights"])
+        _say(f"starting from {cfg.init}")
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -1,0 +1,102 @@
+"""``syncpose demo`` end to end: the real processes, the real server, a WebSocket client.
+
+At least 100 poses arrive over ``/ws/poses``; judged against the synthetic rig's ground truth
+(``/api/demo/truth``) they beat the plain-DLT baseline computed from the very same 2D
+keypoints; Ctrl-C then leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from websockets.sync.client import connect
+
+from calibration.triangulate import triangulate
+from capture.bench import free_port_block
+from inference.baselines import reject_px
+from syncpose.camera import Camera, Rig
+from tests.integration.test_cli import session_processes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_for_poses(base: str, proc: subprocess.Popen[str], timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the demo exited early"
+        try:
+            if get(f"{base}/api/health")["poses"] > 0:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("no pose within the time limit")
+
+
+@pytest.mark.slow
+def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> None:
+    port = free_port_block(1)
+    bus = free_port_block(8)
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncpose", "demo", "--seconds", "120", "--port", str(port),
+         "--bus-port", str(bus), "--recordings", str(tmp_path / "rec")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_poses(base, proc)
+        calib = get(f"{base}/api/calibration")
+        rig = Rig(
+            tuple(
+                Camera(c["name"], tuple(c["size"]), np.array(c["matrix"]),
+                       np.array(c["distortions"]), np.array(c["rotation"]),
+                       np.array(c["translation"]))
+                for c in calib["cameras"]
+            )
+        )  # fmt: skip
+        poses: list[dict[str, Any]] = []
+        with connect(f"ws://127.0.0.1:{port}/ws/poses") as ws:
+            while len(poses) < 120:
+                poses.append(json.loads(ws.recv(timeout=10)))
+        errors: dict[str, list[float]] = {"demo": [], "dlt": []}
+        for pose in poses[5:]:
+            truth = np.array(get(f"{base}/api/demo/truth?t_ns={pose['t_ref_ns']}")["positions"])
+            ours = np.array([[np.nan] * 3 if p is None else p for p in pose["positions"]])
+            kp = np.array(
+                [[[np.nan] * 3 if j is None else j for j in view] for view in pose["keypoints_2d"]]
+            )
+            dlt = triangulate(rig, kp[..., :2], np.nan_to_num(kp[..., 2]),
+                              max_error_px=reject_px(rig)).points  # fmt: skip
+            both = np.isfinite(ours).all(1) & np.isfinite(dlt).all(1)
+            errors["demo"] += list(np.linalg.norm(ours[both] - truth[both], axis=1))
+            errors["dlt"] += list(np.linalg.norm(dlt[both] - truth[both], axis=1))
+        mpjpe = {k: 1000 * float(np.mean(v)) for k, v in errors.items()}
+        assert len(errors["demo"]) > 100 * 10, "too few joints compared"
+        assert mpjpe["demo"] < mpjpe["dlt"], mpjpe
+        assert mpjpe["demo"] < 30.0, mpjpe
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert code in (0, 130)
+    assert session_processes(proc.pid) == []
