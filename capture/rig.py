@@ -21,7 +21,7 @@ from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, PoseResult, RigStatus, WorkerStatus
-from syncpose.process import ProcessGroup, ProcessSpec
+from syncpose.process import ProcessGroup, ProcessSpec, Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -146,11 +146,13 @@ def run_rig(
     end = None if seconds is None else time.monotonic() + seconds
     group.start()
     logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
+    supervisor = Supervisor(group)
     try:
         next_report = time.monotonic() + 1.0
-        reported: set[str] = set()
         while not stop.is_set() and (end is None or time.monotonic() < end):
             watcher.receive(100)
+            for event in supervisor.check(time.monotonic()):
+                logger.warning("%s", event)
             if time.monotonic() >= next_report:
                 next_report += 1.0
                 if watcher.rig_status is not None:
@@ -158,12 +160,6 @@ def run_rig(
                 if watcher.last_pose is not None:
                     inference = watcher.workers.get("inference")
                     logger.info("%s", describe_pose(watcher.last_pose, inference))
-                for name, code in group.exited().items():
-                    if name not in reported:
-                        logger.error("%s exited with status %s", name, code)
-                        reported.add(name)
-                if "aligner" in reported:
-                    return 1
     except KeyboardInterrupt:
         logger.info("stopping")
     finally:

@@ -87,6 +87,16 @@ class ProcessGroup:
             spec.process = proc
             logger.debug("started %s (pid %s)", spec.name, proc.pid)
 
+    def restart(self, name: str) -> None:
+        """Start worker ``name`` again (its previous process has ended)."""
+        spec = next(s for s in self.specs if s.name == name)
+        if spec.process is not None and spec.process.is_alive():
+            raise RuntimeError(f"{name} is still running")
+        proc = self._ctx.Process(target=spec.target, args=spec.args, name=spec.name)
+        proc.start()
+        spec.process = proc
+        logger.debug("restarted %s (pid %s)", spec.name, proc.pid)
+
     def pids(self) -> dict[str, int]:
         return {s.name: s.process.pid for s in self.specs if s.process and s.process.pid}
 
@@ -125,3 +135,42 @@ class ProcessGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Supervisor:
+    """Restarts the workers of a :class:`ProcessGroup` that die (a non-zero exit: a crash, a
+    kill) with exponential back-off, ``initial_s`` doubling up to ``max_s``; a worker that
+    ends cleanly (exit 0, e.g. a video that ended) is left stopped. One failing worker never
+    stops the others. :meth:`check` is called from the owner's loop."""
+
+    def __init__(self, group: ProcessGroup, initial_s: float = 1.0, max_s: float = 30.0) -> None:
+        self.group = group
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.restarts: dict[str, int] = {}
+        self.states: dict[str, str] = {s.name: "running" for s in group.specs}
+        self._due: dict[str, float] = {}
+
+    def check(self, now: float) -> list[str]:
+        """Restart what is due; returns log lines for what happened."""
+        events = []
+        for name, code in self.group.exited().items():
+            if self.states.get(name) in ("stopped", "restarting"):
+                continue
+            if code == 0:
+                self.states[name] = "stopped"
+                events.append(f"{name} ended cleanly")
+                continue
+            n = self.restarts.get(name, 0)
+            delay = min(self.initial_s * 2.0**n, self.max_s)
+            self._due[name] = now + delay
+            self.states[name] = "restarting"
+            events.append(f"{name} died (exit {code}); restarting in {delay:.1f} s")
+        for name, due in list(self._due.items()):
+            if now >= due:
+                del self._due[name]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.group.restart(name)
+                self.states[name] = "running"
+                events.append(f"{name} restarted (restart {self.restarts[name]})")
+        return events

@@ -72,7 +72,7 @@ def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> N
         )  # fmt: skip
         poses: list[dict[str, Any]] = []
         with connect(f"ws://127.0.0.1:{port}/ws/poses") as ws:
-            while len(poses) < 120:
+            while len(poses) < 300:
                 poses.append(json.loads(ws.recv(timeout=10)))
         errors: dict[str, list[float]] = {"demo": [], "dlt": []}
         for pose in poses[5:]:
