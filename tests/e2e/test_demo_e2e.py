@@ -1,6 +1,6 @@
 """``syncpose demo`` end to end: the real processes, the real server, a WebSocket client.
 
-At least 100 poses arrive over ``/ws/poses``; judged against the synthetic rig's ground truth
+500 poses (one whole back-and-forth of the motion, at least 100) arrive over ``/ws/poses``; judged against the synthetic rig's ground truth
 (``/api/demo/truth``) they beat the plain-DLT baseline computed from the very same 2D
 keypoints; Ctrl-C then leaves no process behind.
 """
@@ -54,7 +54,7 @@ def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> N
     bus = free_port_block(8)
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncpose", "demo", "--seconds", "120", "--port", str(port),
+        [sys.executable, "-m", "syncpose", "demo", "--seconds", "180", "--port", str(port),
          "--bus-port", str(bus), "--recordings", str(tmp_path / "rec")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
@@ -72,7 +72,7 @@ def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> N
         )  # fmt: skip
         poses: list[dict[str, Any]] = []
         with connect(f"ws://127.0.0.1:{port}/ws/poses") as ws:
-            while len(poses) < 300:
+            while len(poses) < 500:  # one whole back-and-forth of the bundled clip
                 poses.append(json.loads(ws.recv(timeout=10)))
         errors: dict[str, list[float]] = {"demo": [], "dlt": []}
         for pose in poses[5:]:
