@@ -1,8 +1,8 @@
 """``syncpose demo`` end to end: the real processes, the real server, a WebSocket client.
 
-500 poses (one whole back-and-forth of the motion, at least 100) arrive over ``/ws/poses``; judged against the synthetic rig's ground truth
-(``/api/demo/truth``) they beat the plain-DLT baseline computed from the very same 2D
-keypoints; Ctrl-C then leaves no process behind.
+500 poses (a whole back-and-forth of the demo's motion) arrive over ``/ws/poses``; judged
+against the synthetic rig's ground truth (``/api/demo/truth``) they beat the plain-DLT baseline
+computed from the very same 2D keypoints; Ctrl-C then leaves no process behind.
 """
 
 from __future__ import annotations
