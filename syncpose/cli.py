@@ -11,30 +11,19 @@ import argparse
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from syncpose import __version__, cli_video
+from syncpose.cli_output import out as _out
+from syncpose.cli_output import write_json as _write_json
 from syncpose.config import RigConfig
 from syncpose.configfile import ConfigError, load_config, parse_config
 from syncpose.process import ProcessSpec, configure_logging
 
 logger = logging.getLogger(__name__)
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _write_json(path: Path | None, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` (creating its folder); nothing when None."""
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def demo_config_text() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from syncpose.cli_output import out as _out
+from syncpose.cli_output import write_json as _write_json
 from syncpose.config import (
     DenoiserConfig,
     DetectorConfig,
@@ -20,10 +21,6 @@ from syncpose.config import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _out(text: str) -> None:
-    print(text)  # noqa: T201 (the CLI's output)
 
 
 def _floats(text: str) -> list[float]:
@@ -164,12 +161,6 @@ def cmd_bench_e2e(args: argparse.Namespace) -> int:
     )
     _write_json(args.json, report)
     return 0
-
-
-def _write_json(path: Path | None, data: Any) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _add_recording_args(p: argparse.ArgumentParser) -> None:
