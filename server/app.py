@@ -30,6 +30,7 @@ from fastapi import (
 )
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
@@ -205,6 +206,14 @@ def create_app(
             )
 
     authorized = [Depends(require_token)]
+
+    static = Path(__file__).resolve().parent / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        """The live viewer (files shipped in the package; no CDN)."""
+        return FileResponse(static / "index.html")
 
     @app.get("/api/health", response_model=Health, tags=["status"])
     def health() -> Health:

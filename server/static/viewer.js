@@ -1,0 +1,172 @@
+// syncpose live viewer: no libraries, no network beyond this server.
+// The scene is drawn with a small perspective camera on a 2D canvas: floor grid, the rig's
+// camera frusta (from /api/calibration), the skeleton from /ws/poses with per-joint
+// uncertainty as circle size. World: metres, Z up.
+"use strict";
+
+const PARENTS = [-1, 0, 1, 1, 1, 3, 4, 5, 6, 0, 0, 9, 10, 11, 12, 13, 14];
+const canvas = document.getElementById("scene");
+const ctx = canvas.getContext("2d");
+const view = { yaw: 0.7, pitch: 0.45, dist: 7.0, target: [0, 0, 1.0] };
+let cameras = [];
+let pose = null;
+let poseCount = 0;
+
+function token() { return document.getElementById("token").value.trim(); }
+function authHeaders() {
+  const t = token();
+  return t ? { "Authorization": "Bearer " + t } : {};
+}
+
+// -- projection ---------------------------------------------------------------------------
+function eye() {
+  const [tx, ty, tz] = view.target;
+  const c = Math.cos(view.pitch);
+  return [tx + view.dist * c * Math.cos(view.yaw), ty + view.dist * c * Math.sin(view.yaw),
+          tz + view.dist * Math.sin(view.pitch)];
+}
+function basis() {
+  const e = eye();
+  let f = view.target.map((v, i) => v - e[i]);
+  const n = Math.hypot(...f); f = f.map(v => v / n);
+  let r = [f[1], -f[0], 0]; const rn = Math.hypot(...r) || 1; r = r.map(v => v / rn);
+  const u = [r[1] * f[2] - r[2] * f[1], r[2] * f[0] - r[0] * f[2], r[0] * f[1] - r[1] * f[0]];
+  return { e, f, r, u };
+}
+function project(p, b) {
+  const d = [p[0] - b.e[0], p[1] - b.e[1], p[2] - b.e[2]];
+  const z = d[0] * b.f[0] + d[1] * b.f[1] + d[2] * b.f[2];
+  if (z < 0.05) return null;
+  const x = d[0] * b.r[0] + d[1] * b.r[1] + d[2] * b.r[2];
+  const y = d[0] * b.u[0] + d[1] * b.u[1] + d[2] * b.u[2];
+  const s = 0.9 * canvas.height / z;
+  return [canvas.width / 2 + x * s, canvas.height / 2 - y * s, s];
+}
+function line(a, b, bs) {
+  const p = project(a, bs), q = project(b, bs);
+  if (!p || !q) return;
+  ctx.beginPath(); ctx.moveTo(p[0], p[1]); ctx.lineTo(q[0], q[1]); ctx.stroke();
+}
+
+// -- drawing ------------------------------------------------------------------------------
+function draw() {
+  const b = basis();
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.lineWidth = 1; ctx.strokeStyle = "#30363d";
+  for (let a = -3; a <= 3; a += 0.5) { line([a, -3, 0], [a, 3, 0], b); line([-3, a, 0], [3, a, 0], b); }
+  ctx.strokeStyle = "#6b7785";
+  for (const cam of cameras) drawFrustum(cam, b);
+  if (pose) drawSkeleton(pose, b);
+  requestAnimationFrame(draw);
+}
+function rot(rv) {  // Rodrigues vector -> 3x3 (world to camera)
+  const th = Math.hypot(...rv);
+  if (th < 1e-12) return [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+  const [x, y, z] = rv.map(v => v / th), c = Math.cos(th), s = Math.sin(th), C = 1 - c;
+  return [[c + x * x * C, x * y * C - z * s, x * z * C + y * s],
+          [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
+          [z * x * C - y * s, z * y * C + x * s, c + z * z * C]];
+}
+function drawFrustum(cam, b) {
+  const R = rot(cam.rotation), K = cam.matrix, [w, h] = cam.size, depth = 0.4;
+  const corners = [[0, 0], [w, 0], [w, h], [0, h]].map(([u, v]) => {
+    const dc = [(u - K[0][2]) / K[0][0] * depth, (v - K[1][2]) / K[1][1] * depth, depth];
+    // world = R^T (dc - t) + ... : a direction R^T dc from the centre
+    return [0, 1, 2].map(i => cam.centre[i] + R[0][i] * dc[0] + R[1][i] * dc[1] + R[2][i] * dc[2]);
+  });
+  for (let i = 0; i < 4; i++) { line(cam.centre, corners[i], b); line(corners[i], corners[(i + 1) % 4], b); }
+  const p = project(cam.centre, b);
+  if (p) { ctx.fillStyle = "#8a9199"; ctx.fillText(cam.name, p[0] + 4, p[1] - 4); }
+}
+function drawSkeleton(ps, b) {
+  const P = ps.positions, U = ps.uncertainty || [];
+  ctx.lineWidth = 3; ctx.strokeStyle = "#ffc83c";
+  PARENTS.forEach((par, j) => { if (par >= 0 && P[j] && P[par]) line(P[par], P[j], b); });
+  P.forEach((p, j) => {
+    if (!p) return;
+    const q = project(p, b); if (!q) return;
+    const unc = U[j] == null ? 0 : U[j];
+    const r = Math.max(3, Math.min(30, 3 + unc * q[2]));
+    ctx.fillStyle = unc > 0.03 ? "#ff7a59" : "#ffffff";
+    ctx.beginPath(); ctx.arc(q[0], q[1], r, 0, 2 * Math.PI); ctx.fill();
+  });
+}
+
+// -- interaction --------------------------------------------------------------------------
+let drag = null;
+canvas.addEventListener("mousedown", e => { drag = [e.clientX, e.clientY]; });
+window.addEventListener("mouseup", () => { drag = null; });
+window.addEventListener("mousemove", e => {
+  if (!drag) return;
+  view.yaw -= (e.clientX - drag[0]) * 0.01;
+  view.pitch = Math.max(-0.2, Math.min(1.5, view.pitch + (e.clientY - drag[1]) * 0.01));
+  drag = [e.clientX, e.clientY];
+});
+canvas.addEventListener("wheel", e => {
+  e.preventDefault(); view.dist = Math.max(1.5, Math.min(30, view.dist * Math.exp(e.deltaY * 0.001)));
+}, { passive: false });
+
+// -- data ---------------------------------------------------------------------------------
+async function getJSON(path) {
+  const r = await fetch(path);
+  if (!r.ok) throw new Error(path + ": " + r.status);
+  return r.json();
+}
+async function loadCalibration() {
+  try { cameras = (await getJSON("/api/calibration")).cameras; } catch (e) { cameras = []; }
+}
+async function refreshCameras() {
+  try {
+    const cams = await getJSON("/api/cameras");
+    document.getElementById("cameras").innerHTML = cams.map(c =>
+      `<div class="cam ${c.state === "ok" ? "" : "stale"}"><span class="name">${c.camera_id}</span> ` +
+      `${c.state} · ${c.fps.toFixed(1)} fps · drops ${c.drops} · δ ${c.offset_ms == null ? "–" : c.offset_ms.toFixed(1) + " ms"}</div>`
+    ).join("");
+  } catch (e) { /* the server may still be starting */ }
+}
+async function refreshRecordings() {
+  try {
+    const recs = await getJSON("/api/recordings");
+    document.getElementById("recordings").innerHTML = recs.slice(-8).reverse().map(r =>
+      `<li>${r.id} (${r.state}, ${r.poses} poses) ` +
+      ["json", "csv", "trc", "npz"].map(f => `<a href="/api/recordings/${r.id}/download?format=${f}">${f}</a>`).join(" ") + "</li>"
+    ).join("");
+    const active = recs.some(r => r.state === "recording");
+    document.getElementById("rec-start").disabled = active;
+    document.getElementById("rec-stop").disabled = !active;
+  } catch (e) { /* ignore */ }
+}
+async function record(path, body) {
+  const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json", ...authHeaders() },
+                                body: body ? JSON.stringify(body) : null });
+  if (!r.ok) alert((await r.json()).detail || r.statusText);
+  refreshRecordings();
+}
+document.getElementById("rec-start").onclick = () => {
+  const name = document.getElementById("rec-name").value.trim();
+  record("/api/recordings", name ? { name } : {});
+};
+document.getElementById("rec-stop").onclick = () => record("/api/recordings/stop");
+
+function connect() {
+  const t = token();
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/poses" +
+              (t ? "?token=" + encodeURIComponent(t) : "");
+  const ws = new WebSocket(url);
+  const status = document.getElementById("status");
+  ws.onopen = () => { status.textContent = "live"; };
+  ws.onmessage = ev => {
+    pose = JSON.parse(ev.data); poseCount++;
+    const lat = pose.latency_ms || {};
+    document.getElementById("pose").textContent = pose.reason ? "no pose: " + pose.reason :
+      `#${pose.bundle_seq} ${pose.method} from ${pose.views_used.join(", ")} · ${(lat.total || 0).toFixed(1)} ms`;
+    canvas.dataset.poses = String(poseCount);
+  };
+  ws.onclose = () => { status.textContent = "disconnected, retrying…"; setTimeout(connect, 1000); };
+}
+
+loadCalibration();
+refreshCameras(); refreshRecordings();
+setInterval(refreshCameras, 1000); setInterval(refreshRecordings, 3000);
+connect();
+requestAnimationFrame(draw);

@@ -1,0 +1,99 @@
+"""The web viewer in a real browser (Debian's chromium, headless, driven by Playwright): it
+loads with no console errors, draws the rig, and the skeleton moves between two screenshots.
+Skipped, saying why, where chromium or Playwright is not installed."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+
+from capture.bench import free_port_block
+from server.app import create_app
+from server.hub import PoseHub, pose_json
+from server.metrics import Metrics
+from server.recording import RecordingStore
+from syncpose.config import ServerConfig
+from syncpose.messages import PoseResult
+from syncpose.simulate import default_rig
+from syncpose.skeleton import JOINTS, MOCAP
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def moving_pose(k: int) -> tuple[PoseResult, dict[str, Any]]:
+    from syncpose.motion import load_motion
+
+    clip = load_motion("bundled").clips[0]
+    joints = MOCAP.apply(clip.positions[(k * 2) % len(clip.positions)])[0]
+    joints[:, :2] -= joints[0, :2]
+    joints[:, 0] += 0.8 * math.sin(k / 10.0)  # and walk about, so it visibly moves
+    msg = PoseResult(
+        bundle_seq=k, t_ref_ns=k * 33_333_333, calibration_id="x", joint_names=list(JOINTS),
+        camera_ids=["cam0"], views_used=["cam0", "cam1"], method="denoiser",
+        detector="synthetic", latency_ms={"total": 5.0},
+    )  # fmt: skip
+    arrays = {
+        "positions": joints.astype(np.float32),
+        "uncertainty": np.full(len(JOINTS), 0.01, np.float32),
+    }
+    return msg, arrays
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    port = free_port_block(1)
+    settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
+    hub = PoseHub()
+    app = create_app(
+        settings, hub, RecordingStore(settings.recordings_dir), Metrics(),
+        calibration=default_rig(4),
+    )  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    stop = threading.Event()
+
+    def feed() -> None:
+        k = 0
+        while not stop.is_set():
+            hub.on_pose(pose_json(*moving_pose(k)))
+            k += 1
+            time.sleep(1 / 30)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        feeder.start()
+        errors: list[str] = []
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("Number(document.getElementById('scene').dataset.poses) > 5")
+            canvas = page.locator("#scene")
+            first = canvas.screenshot()
+            page.wait_for_timeout(700)
+            second = canvas.screenshot()
+            status = page.locator("#status").inner_text()
+            browser.close()
+        assert errors == []
+        assert status == "live"
+        assert first != second, "the skeleton did not move"
+    finally:
+        stop.set()
+        server.should_exit = True
+        serving.join(10)
