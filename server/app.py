@@ -357,6 +357,26 @@ def create_app(
         finally:
             hub.unsubscribe(client)
 
+    @app.websocket("/ws/preview")
+    async def ws_preview(ws: WebSocket, token: str | None = None) -> None:
+        """Per-camera preview frames (JSON: camera_id, seq, width, height, jpeg_base64, and
+        the 2D keypoints the latest pose used from that camera), at most ``preview_fps`` per
+        camera; frames are only received from the cameras while someone watches."""
+        if settings.token is not None and not secrets.compare_digest(
+            (token or "").encode(), settings.token.encode()
+        ):
+            await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
+            return
+        await ws.accept()
+        client = hub.subscribe(previews=True)
+        try:
+            while True:
+                await ws.send_json(await client.queue.get())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.unsubscribe(client)
+
     return app
 
 

@@ -59,6 +59,8 @@ class PoseHub:
     workers: dict[str, WorkerStatus] = field(default_factory=dict)
     poses: int = 0
     clients: set[Client] = field(default_factory=set)
+    preview_clients: set[Client] = field(default_factory=set)
+    previews: dict[str, dict[str, Any]] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,6 +78,19 @@ class PoseHub:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._fan_out, pose)
 
+    def on_preview(self, preview: dict[str, Any]) -> None:
+        """A camera's preview frame (``camera_id``, ``seq``, ``jpeg_base64``, size and the
+        keypoints of the latest pose that used it), from the listener thread."""
+        with self._lock:
+            self.previews[preview["camera_id"]] = preview
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._fan_out_to, self.preview_clients, preview)
+
+    @property
+    def wants_previews(self) -> bool:
+        return bool(self.preview_clients)
+
     def on_rig(self, status: RigStatus) -> None:
         with self._lock:
             self.rig_status = status
@@ -87,7 +102,10 @@ class PoseHub:
     # -- on the event loop --------------------------------------------------------------------
 
     def _fan_out(self, pose: dict[str, Any]) -> None:
-        for client in list(self.clients):
+        self._fan_out_to(self.clients, pose)
+
+    def _fan_out_to(self, clients: set[Client], pose: dict[str, Any]) -> None:
+        for client in list(clients):
             if client.queue.full():
                 while not client.queue.empty():  # behind: keep only the newest from now on
                     client.queue.get_nowait()
@@ -95,13 +113,14 @@ class PoseHub:
                 client.latest_only = True
             client.queue.put_nowait(pose)
 
-    def subscribe(self) -> Client:
+    def subscribe(self, previews: bool = False) -> Client:
         client = Client(asyncio.Queue(maxsize=self.ws_queue))
-        self.clients.add(client)
+        (self.preview_clients if previews else self.clients).add(client)
         return client
 
     def unsubscribe(self, client: Client) -> None:
         self.clients.discard(client)
+        self.preview_clients.discard(client)
 
     # -- snapshots for the routes -------------------------------------------------------------
 

@@ -77,7 +77,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from capture.rig import run_rig
 
-    config = parse_config(demo_config_text(), source="<embedded demo_rig.yaml>")
+    if args.video is not None:
+        config = _video_demo_config(args)
+        if config is None:
+            return 1
+    else:
+        config = parse_config(demo_config_text(), source="<embedded demo_rig.yaml>")
     updates: dict[str, Any] = {}
     if args.port is not None:
         updates["server"] = config.server.model_copy(update={"port": args.port})
@@ -88,8 +93,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         updates["server"] = server.model_copy(update={"recordings_dir": args.recordings})
     config = config.model_copy(update=updates)
     logger.info(
-        "demo: %d synthetic cameras (weakly synchronised) at %g fps; Ctrl-C stops",
+        "demo: %d %s cameras (weakly synchronised) at %g fps; Ctrl-C stops",
         len(config.cameras),
+        "replayed" if args.video is not None else "synthetic",
         config.rig.fps,
     )
     return run_rig(
@@ -97,6 +103,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         log_level=args.log_level,
         extra=lambda epoch: _consumers(config, args.log_level, epoch),
+    )
+
+
+def _video_demo_config(args: argparse.Namespace) -> RigConfig | None:
+    """A live rig replaying the videos in ``args.video`` in real time (looping), with the
+    MediaPipe detector and ``args.calibration``."""
+    from syncpose.config import InferenceConfig, MediaPipeDetectorConfig
+    from syncpose.offline import find_videos, video_rig
+
+    if args.calibration is None:
+        _out("demo --video needs --calibration RIG.toml")
+        return None
+    try:
+        videos = find_videos([args.video])
+        rig = video_rig(
+            videos,
+            frame_step=args.frame_step,
+            inference=InferenceConfig(
+                calibration=args.calibration, detector=MediaPipeDetectorConfig(type="mediapipe")
+            ),
+        )
+    except (OSError, ValueError) as exc:
+        _out(f"demo: {exc}")
+        return None
+    cameras = [
+        c.model_copy(update={"source": c.source.model_copy(update={"loop": True})})
+        for c in rig.cameras
+    ]
+    return rig.model_copy(
+        update={"cameras": cameras, "rig": rig.rig.model_copy(update={"name": "demo-video"})}
     )
 
 
@@ -577,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="server port (default 8000)")
     p.add_argument("--bus-port", type=int, default=None, help="first ZeroMQ port (default 5550)")
     p.add_argument("--recordings", type=Path, default=None, help="recordings folder")
+    p.add_argument("--video", type=Path, default=None, help="replay these videos (a folder)")
+    p.add_argument("--calibration", type=Path, default=None, help="with --video: the rig TOML")
+    p.add_argument("--frame-step", type=int, default=1, help="with --video: every n-th frame")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="run the rig described by a YAML file")

@@ -401,6 +401,12 @@ class ServerConfig(_Model):
         description="Poses queued per WebSocket client; a client that falls behind that far "
         "gets only the latest pose (it never slows the others).",
     )
+    preview_fps: float = Field(
+        default=5.0, gt=0, le=30, description="Preview frames per second per camera (/ws/preview)."
+    )
+    preview_width: int = Field(
+        default=320, ge=64, le=1920, description="Width of preview frames (pixels)."
+    )
 
 
 class RigConfig(_Model):

@@ -165,7 +165,40 @@ function connect() {
   ws.onclose = () => { status.textContent = "disconnected, retrying…"; setTimeout(connect, 1000); };
 }
 
+// Camera previews with the 2D keypoints the pose used (only streamed while this page watches).
+const previewCanvases = {};
+function connectPreviews() {
+  const t = token();
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/preview" +
+              (t ? "?token=" + encodeURIComponent(t) : "");
+  const ws = new WebSocket(url);
+  ws.onmessage = ev => {
+    const p = JSON.parse(ev.data);
+    let c = previewCanvases[p.camera_id];
+    if (!c) {
+      c = document.createElement("canvas");
+      c.title = p.camera_id;
+      document.getElementById("previews").appendChild(c);
+      previewCanvases[p.camera_id] = c;
+    }
+    const img = new Image();
+    img.onload = () => {
+      c.width = p.width; c.height = p.height;
+      const g = c.getContext("2d");
+      g.drawImage(img, 0, 0);
+      g.fillStyle = "#3cff8c";
+      for (const k of p.keypoints_2d || []) {
+        if (k) { g.beginPath(); g.arc(k[0], k[1], 2.5, 0, 2 * Math.PI); g.fill(); }
+      }
+      g.fillStyle = "#ffffff"; g.fillText(p.camera_id, 4, 12);
+    };
+    img.src = "data:image/jpeg;base64," + p.jpeg_base64;
+  };
+  ws.onclose = () => { setTimeout(connectPreviews, 2000); };
+}
+
 loadCalibration();
+connectPreviews();
 refreshCameras(); refreshRecordings();
 setInterval(refreshCameras, 1000); setInterval(refreshRecordings, 3000);
 connect();

@@ -268,3 +268,67 @@ def test_recording_survives_a_killed_process(tmp_path: Path) -> None:
         fh.write('{"bundle_seq": 99999, "t_ref')
     assert len(store.read_lines(meta["id"])) == len(lines)
     json.loads((root / meta["id"] / "meta.json").read_text())  # never half-written
+
+
+def test_preview_frames_flow_only_while_watched(tmp_path: Path) -> None:
+    """``/ws/preview`` over a real bus listener: while a client watches, the server takes the
+    cameras' pixels and sends shrunk JPEG previews; without one it does not subscribe."""
+    import base64
+
+    import zmq
+
+    from capture.bench import free_port_block
+    from server.listener import BusListener
+    from syncpose.bus import SocketTimeouts, publish_message, publisher
+    from syncpose.configfile import parse_config
+    from syncpose.messages import Frame, FrameHeader
+
+    base = free_port_block(6)
+    rig = parse_config(
+        "rig: {fps: 30}\ncameras:\n  - {id: cam0, source: {type: synthetic}}\n"
+        "  - {id: cam1, source: {type: synthetic}}\n"
+        f"bus: {{base_port: {base}}}\nserver: {{preview_width: 64, preview_fps: 30}}\n"
+    )
+    parts = Rig(tmp_path, preview_width=64, preview_fps=30)
+    ctx: zmq.Context[Any] = zmq.Context()
+    cam = publisher(ctx, rig.camera_endpoint(0), SocketTimeouts(), send_hwm=100)
+    listener = BusListener(rig, parts.hub, parts.metrics, parts.store, ctx)
+    listener.start()
+    image = np.zeros((96, 128, 3), np.uint8)
+    image[20:60, 30:90] = (0, 200, 255)
+    try:
+        time.sleep(0.3)
+        assert not parts.hub.wants_previews
+        with TestClient(parts.app) as client, client.websocket_connect("/ws/preview") as ws:
+            _wait_clients_preview(parts.hub)
+            got: dict[str, Any] = {}
+
+            def publish_until_seen() -> None:
+                for seq in range(200):
+                    header = FrameHeader(camera_id="cam0", seq=seq, t_capture_ns=seq,
+                                         width=128, height=96, encoding="raw")  # fmt: skip
+                    publish_message(cam, Frame(header=header), image=image)
+                    time.sleep(0.02)
+                    if parts.hub.previews:
+                        return
+
+            publish_until_seen()
+            got = ws.receive_json()
+            assert got["camera_id"] == "cam0" and got["width"] == 64 and got["height"] == 48
+            assert base64.b64decode(got["jpeg_base64"])[:2] == b"\xff\xd8"  # a JPEG
+        deadline = time.monotonic() + 5
+        while parts.hub.wants_previews and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not parts.hub.wants_previews
+    finally:
+        listener.stop()
+        listener.join(5)
+        cam.close()
+        ctx.term()
+
+
+def _wait_clients_preview(hub: PoseHub) -> None:
+    deadline = time.monotonic() + 5.0
+    while not hub.preview_clients and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hub.preview_clients

@@ -100,3 +100,47 @@ def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> N
                 os.killpg(proc.pid, signal.SIGKILL)
     assert code in (0, 130)
     assert session_processes(proc.pid) == []
+
+
+@pytest.mark.slow
+def test_demo_on_replayed_real_video(tmp_path: Path) -> None:
+    """``syncpose demo --video DIR --calibration RIG``: the shared real recording replayed as a
+    live 30 fps rig, MediaPipe on every view, poses from real people over the API."""
+    from tests.conftest import shared_file
+
+    base_dir = shared_file("video/pose2sim_single")
+    port = free_port_block(1)
+    bus = free_port_block(8)
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncpose", "demo", "--video", str(base_dir / "videos"),
+         "--calibration", str(base_dir / "Calib_qualisys.toml"), "--frame-step", "2",
+         "--seconds", "120", "--port", str(port), "--bus-port", str(bus),
+         "--recordings", str(tmp_path / "rec")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_poses(base, proc)
+        deadline = time.monotonic() + 30
+        pose: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            pose = get(f"{base}/api/pose/latest")
+            if pose["reason"] is None and len(pose["views_used"]) >= 3:
+                break
+            time.sleep(0.2)
+        assert pose["detector"] == "mediapipe-blazepose-full"
+        assert len(pose["views_used"]) >= 3, pose.get("reason")
+        known = [p for p in pose["positions"] if p is not None]
+        assert len(known) >= 12
+        heights = [p[2] for p in known]  # a standing person, metres above the lab floor
+        assert 1.0 < max(heights) - min(heights) < 2.2
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert session_processes(proc.pid) == []
