@@ -310,9 +310,9 @@ def create_app(
 
     @app.get("/api/recordings/{rec_id}/download", tags=["recordings"])
     def download(
-        rec_id: str, format: Literal["json", "csv", "npz", "trc"] = Query("json")
+        rec_id: str, format: Literal["json", "csv", "npz", "trc", "c3d"] = Query("json")
     ) -> FileResponse:
-        """The recording's poses as JSON, CSV, NPZ or TRC (OpenSim)."""
+        """The recording's poses as JSON, CSV, NPZ, TRC (OpenSim) or C3D."""
         _meta(rec_id)
         try:
             track = store.track(rec_id, rig_fps)

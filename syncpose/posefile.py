@@ -1,13 +1,14 @@
-"""Pose streams on disk: JSON, CSV, NPZ and TRC (OpenSim), chosen by the file's extension.
+"""Pose streams on disk: JSON, CSV, NPZ, TRC (OpenSim) and C3D, chosen by the file's extension.
 
 A :class:`PoseTrack` holds K poses of one skeleton: ``t_s`` (K,) seconds from the first tick,
 ``positions`` (K, J, 3) metres in the rig's world frame (Z up; NaN = joint unknown),
 ``uncertainty`` (K, J) metres, ``bundle_seq`` (K,), ``views_used`` (K lists of camera ids),
 optionally ``keypoints_2d`` (K, V, J, 3) (x px, y px, confidence per rig camera), and metadata.
 
-TRC is written for OpenSim, which expects Y up: a point (x, y, z) of the Z-up world is
-written as (x, z, −y) — a rotation of −90° about X, still right-handed. Unknown joints are
-empty fields in TRC and CSV, ``null`` in JSON and NaN in NPZ.
+C3D (:mod:`syncpose.c3d`) holds the points in millimetres, Z up as recorded, unknown points
+with a negative residual. TRC is written for OpenSim, which expects Y up: a point (x, y, z)
+of the Z-up world is written as (x, z, −y) — a rotation of −90° about X, still right-handed.
+Unknown joints are empty fields in TRC and CSV, ``null`` in JSON and NaN in NPZ.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-FORMATS = (".json", ".csv", ".npz", ".trc")
+FORMATS = (".json", ".csv", ".npz", ".trc", ".c3d")
 FORMAT_NAME = "syncpose-poses"
 FORMAT_VERSION = 1
 
@@ -73,7 +74,13 @@ def write_poses(path: str | Path, track: PoseTrack) -> Path:
     """Write ``track`` in the format of ``path``'s extension (one of :data:`FORMATS`)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    writers = {".json": _write_json, ".csv": _write_csv, ".npz": _write_npz, ".trc": _write_trc}
+    writers = {
+        ".json": _write_json,
+        ".csv": _write_csv,
+        ".npz": _write_npz,
+        ".trc": _write_trc,
+        ".c3d": _write_c3d,
+    }
     if suffix not in writers:
         raise ValueError(f"{path}: unknown pose format {suffix!r}; use one of {FORMATS}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +234,12 @@ def _write_trc(path: Path, track: PoseTrack) -> None:
         values = (f"{v:.6f}" if math.isfinite(v) else "" for v in y_up[k].reshape(-1))
         lines.append(f"{k + 1}\t{track.t_s[k]:.6f}\t" + "\t".join(values))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_c3d(path: Path, track: PoseTrack) -> None:
+    from syncpose.c3d import write_c3d
+
+    write_c3d(path, track.joint_names, track.positions, track.fps)
 
 
 def track_from_results(

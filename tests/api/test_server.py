@@ -117,7 +117,7 @@ def test_recordings_lifecycle_and_exports(tmp_path: Path) -> None:
         assert stopped["state"] == "stopped" and stopped["poses"] == 5
         assert [r["id"] for r in client.get("/api/recordings").json()] == [rec_id]
         assert client.get(f"/api/recordings/{rec_id}").json()["poses"] == 5
-        for fmt in ("json", "csv", "npz", "trc"):
+        for fmt in ("json", "csv", "npz", "trc", "c3d"):
             got = client.get(f"/api/recordings/{rec_id}/download", params={"format": fmt})
             assert got.status_code == 200, fmt
             assert rec_id in got.headers["content-disposition"]

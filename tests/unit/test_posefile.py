@@ -75,3 +75,21 @@ def test_csv_columns_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="positions has shape"):
         PoseTrack(list(JOINTS), np.zeros(2), np.zeros((3, 17, 3)), np.zeros((2, 17)),
                   np.zeros(2, np.int64), [[], []], 30.0)  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:No analog data found")
+def test_c3d_reads_back_with_an_independent_reader(tmp_path: Path) -> None:
+    import c3d  # type: ignore[import-untyped]
+
+    t = track()
+    path = write_poses(tmp_path / "p.c3d", t)
+    with path.open("rb") as fh:
+        reader = c3d.Reader(fh)
+        assert reader.point_used == len(JOINTS) and reader.point_rate == 30.0
+        assert [s.strip() for s in reader.point_labels] == list(JOINTS)
+        assert reader.get("POINT:UNITS").string_value.strip() == "mm"
+        frames = [points for _, points, _ in reader.read_frames()]
+    assert len(frames) == len(t)
+    np.testing.assert_allclose(frames[0][:, :3], t.positions[0] * 1000.0, rtol=1e-5, atol=1e-3)
+    assert frames[1][3, 3] < 0  # the joint unknown in pose 1 is marked invalid
+    assert (frames[2][:, 3] < 0).all()  # no pose at all
