@@ -29,7 +29,7 @@ from fastapi import (
     status,
 )
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
@@ -185,6 +185,24 @@ def create_app(
         description="Real-time 3D human pose from weakly synchronised cameras.",
         lifespan=lifespan,
     )
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        """Refuse request bodies over ``max_upload_mb`` (413) before reading them."""
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return JSONResponse(
+                {"detail": f"request body over the {settings.max_upload_mb:g} MB limit"},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+        if length is None and request.headers.get("transfer-encoding", "").lower() == "chunked":
+            return JSONResponse(
+                {"detail": "chunked request bodies are not accepted; send Content-Length"},
+                status_code=status.HTTP_411_LENGTH_REQUIRED,
+            )
+        return await call_next(request)
+
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -153,6 +153,15 @@ def test_bad_input_gets_clear_4xx(tmp_path: Path) -> None:
         assert client.get("/api/nothing").status_code == 404
 
 
+def test_oversize_bodies_are_refused(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, max_upload_mb=0.001)  # about 1 kB
+    with TestClient(rig.app) as client:
+        big = client.post("/api/recordings", content=b"x" * 5000,
+                          headers={"Content-Type": "application/json"})  # fmt: skip
+        assert big.status_code == 413 and "limit" in big.json()["detail"]
+        assert client.post("/api/recordings", json={"name": "small"}).status_code == 201
+
+
 def test_token_guards_state_changes_and_websockets(tmp_path: Path) -> None:
     rig = Rig(tmp_path, token=TOKEN)
     with TestClient(rig.app) as client:
