@@ -50,7 +50,10 @@ from syncpose.skeleton import JOINTS, MOCAP
 class Health(BaseModel):
     status: Literal["ok"] = Field(description="Always ok when the server answers.")
     poses: int = Field(description="Poses received since the server started.")
-    workers: dict[str, str] = Field(description="Each worker's last reported state.")
+    workers: dict[str, str] = Field(
+        description="Each worker's last reported state; 'silent' when its heartbeats stopped "
+        "(it died, or the supervisor is restarting it)."
+    )
     recording: str | None = Field(description="Id of the recording in progress, if any.")
 
     model_config = ConfigDict(
@@ -239,7 +242,7 @@ def create_app(
         return Health(
             status="ok",
             poses=hub.poses,
-            workers={name: w.state for name, w in sorted(hub.workers.items())},
+            workers=hub.worker_states(),
             recording=store.active_id,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,8 @@ class PoseHub:
     latest_pose: dict[str, Any] | None = None
     rig_status: RigStatus | None = None
     workers: dict[str, WorkerStatus] = field(default_factory=dict)
+    heard: dict[str, float] = field(default_factory=dict)  # worker -> monotonic time last heard
+    silent_after_s: float = 3.0
     poses: int = 0
     clients: set[Client] = field(default_factory=set)
     preview_clients: set[Client] = field(default_factory=set)
@@ -98,6 +101,7 @@ class PoseHub:
     def on_worker(self, status: WorkerStatus) -> None:
         with self._lock:
             self.workers[status.worker] = status
+            self.heard[status.worker] = time.monotonic()
 
     # -- on the event loop --------------------------------------------------------------------
 
@@ -124,8 +128,23 @@ class PoseHub:
 
     # -- snapshots for the routes -------------------------------------------------------------
 
+    def worker_states(self) -> dict[str, str]:
+        """Each worker's last reported state, or ``silent`` when its heartbeats stopped (it
+        died, or is being restarted by the supervisor)."""
+        now = time.monotonic()
+        with self._lock:
+            items = sorted(self.workers.items())
+            heard = dict(self.heard)
+        return {
+            name: "silent"
+            if w.state != "stopped" and now - heard.get(name, now) > self.silent_after_s
+            else w.state
+            for name, w in items
+        }
+
     def cameras(self) -> list[dict[str, Any]]:
         """Per camera: the aligner's view (state, fps, gaps, offset) and its worker's."""
+        states = self.worker_states()
         with self._lock:
             status, workers = self.rig_status, dict(self.workers)
         out = []
@@ -145,7 +164,7 @@ class PoseHub:
                     "mean_abs_offset_ms": None
                     if cam.mean_abs_offset_ns is None
                     else round(cam.mean_abs_offset_ns / 1e6, 3),
-                    "worker_state": worker.state if worker else None,
+                    "worker_state": states.get(f"capture:{cam.camera_id}") if worker else None,
                     "worker_error": worker.last_error if worker else None,
                 }
             )

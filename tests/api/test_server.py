@@ -90,6 +90,10 @@ def test_status_rig_and_pose_endpoints(tmp_path: Path) -> None:
         rig.feed(1)
         health = client.get("/api/health").json()
         assert health["poses"] == 1 and health["workers"] == {"capture:cam0": "running"}
+        rig.hub.heard["capture:cam0"] -= 10.0  # ten seconds without a heartbeat
+        assert client.get("/api/health").json()["workers"] == {"capture:cam0": "silent"}
+        assert client.get("/api/cameras").json()[0]["worker_state"] == "silent"
+        rig.hub.heard["capture:cam0"] += 10.0
         cams = client.get("/api/cameras").json()
         assert cams[0]["offset_ms"] == -4.2 and cams[0]["drops"] == 1
         assert cams[0]["worker_state"] == "running"
