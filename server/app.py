@@ -37,6 +37,7 @@ from starlette.background import BackgroundTask
 from server.hub import PoseHub
 from server.metrics import Metrics
 from server.recording import RecordingError, RecordingStore
+from server.wizard import add_wizard_routes
 from syncpose import __version__
 from syncpose.camera import Rig
 from syncpose.config import RigConfig, ServerConfig, SyntheticSourceConfig
@@ -346,6 +347,8 @@ def create_app(
             filename=path.name,
             background=BackgroundTask(_remove, folder),
         )
+
+    add_wizard_routes(app, authorized, settings.recordings_dir.parent / "calibrations", limit)
 
     @app.get("/metrics", tags=["status"])
     def prometheus() -> Response:
