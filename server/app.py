@@ -237,6 +237,11 @@ def create_app(
         """The live viewer (files shipped in the package; no CDN)."""
         return FileResponse(static / "index.html")
 
+    @app.get("/wizard", include_in_schema=False)
+    def wizard_page() -> FileResponse:
+        """The calibration wizard's page."""
+        return FileResponse(static / "wizard.html")
+
     @app.get("/api/health", response_model=Health, tags=["status"])
     def health() -> Health:
         """Liveness, pose count, each worker's state, the recording in progress."""

@@ -130,7 +130,17 @@ def add_wizard_routes(
     @app.get("/api/wizard", tags=["calibration"])
     def get_status() -> dict[str, Any]:
         """The step, whether it has what it needs, and what is missing, in words."""
-        return status_of(session())
+        s = state["session"]
+        if s is None:
+            return {
+                "step": "none",
+                "ready": False,
+                "missing": ["start a session with the printed board (POST /api/wizard)"],
+                "cameras": {},
+                "review": {},
+                "saved": None,
+            }
+        return status_of(s)
 
     @app.put("/api/wizard/videos/{camera}", tags=["calibration"], dependencies=list(dependencies))
     async def upload(camera: str, request: Request) -> dict[str, Any]:

@@ -21,7 +21,9 @@ BOARD = {
 def test_wizard_bad_input(tmp_path: Path) -> None:
     rig = Rig(tmp_path, token=TOKEN, max_upload_mb=0.01)
     with TestClient(rig.app) as client:
-        assert client.get("/api/wizard").status_code == 409  # no session yet
+        idle = client.get("/api/wizard").json()  # no session yet
+        assert idle["step"] == "none" and "start a session" in idle["missing"][0]
+        assert client.post("/api/wizard/calibrate", headers=auth()).status_code == 409
         assert client.post("/api/wizard", json=BOARD).status_code == 401  # token
         bad_board = client.post("/api/wizard", json={**BOARD, "dictionary": "DICT_NOPE"},
                                 headers=auth())  # fmt: skip

@@ -97,3 +97,54 @@ def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> N
         stop.set()
         server.should_exit = True
         serving.join(10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_wizard_page_calibrates_the_shared_charuco_videos(tmp_path: Path) -> None:
+    """The wizard's steps in the browser, on the real four-webcam ChArUco recording: board,
+    videos, calibrate (with the review), accept; no console errors; a rig file is written."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    from tests.conftest import shared_file
+
+    folder = shared_file("calibration/caliscope_4cam_charuco")
+    port = free_port_block(1)
+    settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
+    app = create_app(settings, PoseHub(), RecordingStore(settings.recordings_dir), Metrics())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        errors: list[str] = []
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/wizard")
+            page.check("input[name=inverted]")  # the shared board is printed colour-inverted
+            page.click("#start")
+            page.wait_for_function("document.getElementById('step').textContent.includes('videos')")
+            page.set_input_files("#videos", [str(folder / f"cam_{i}.mp4") for i in range(4)])
+            page.click("#upload")
+            page.wait_for_function("document.body.dataset.uploaded === '4'", timeout=60_000)
+            page.click("#calibrate")
+            page.wait_for_function(
+                "document.getElementById('review').textContent.includes('board check')",
+                timeout=120_000,
+            )
+            review = page.locator("#review").inner_text()
+            page.click("#accept")
+            page.wait_for_function(
+                "document.getElementById('saved').textContent.includes('.toml')", timeout=30_000
+            )
+            browser.close()
+        assert errors == [], errors
+        assert "cam_0" in review and "cam_3" in review
+        assert list((tmp_path / "calibrations").glob("*.toml"))
+    finally:
+        server.should_exit = True
+        serving.join(10)
