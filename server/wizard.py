@@ -23,7 +23,12 @@ from fastapi import FastAPI, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from calibration.boards import BoardError, BoardSpec
-from calibration.intrinsics import BoardView, CalibrationError
+from calibration.intrinsics import (
+    BoardView,
+    CalibrationError,
+    coverage_feedback,
+    coverage_map,
+)
 from calibration.pipeline import board_check, read_views
 from calibration.rigfile import write_rig
 from calibration.wizard import CalibrationWizard, WizardError
@@ -91,11 +96,15 @@ def add_wizard_routes(
             out["step"] = "videos"
             out["ready"] = len(s.views) >= 2
             for cam, vs in s.views.items():
+                usable = [v for v in vs if v.detection.count >= 6]
+                feedback = coverage_feedback(cam, coverage_map(usable, s.sizes[cam]))
                 out["cameras"][cam] = {
                     "frames": len(vs),
                     "board_frames": sum(1 for v in vs if v.detection.count),
                     "size": list(s.sizes[cam]),
+                    "coverage": feedback,
                 }
+                out["missing"] += feedback
             if len(s.views) < 2:
                 out["missing"].append(
                     f"upload a board video of each camera ({len(s.views)} so far, need 2 or more)"

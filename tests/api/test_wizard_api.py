@@ -55,7 +55,9 @@ def test_wizard_calibrates_the_real_recording(tmp_path: Path) -> None:
             got = client.put(f"/api/wizard/videos/cam_{i}", content=video)
             assert got.status_code == 200, got.text
             assert got.json()["board_frames"] > 10 and got.json()["size"] == [1280, 720]
-        assert client.get("/api/wizard").json()["ready"]
+        uploaded = client.get("/api/wizard").json()
+        assert uploaded["ready"] and set(uploaded["cameras"]) == {f"cam_{i}" for i in range(4)}
+        assert all(isinstance(c["coverage"], list) for c in uploaded["cameras"].values())
         done = client.post("/api/wizard/calibrate")
         assert done.status_code == 200, done.text
         review = done.json()
