@@ -8,6 +8,8 @@ import math
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,22 @@ from syncpose.simulate import default_rig
 from syncpose.skeleton import JOINTS, MOCAP
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def served(app: Any, port: int) -> Iterator[None]:
+    """``app`` served by uvicorn on ``port`` in a thread for the duration."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def moving_pose(k: int) -> tuple[PoseResult, dict[str, Any]]:
@@ -58,9 +76,6 @@ def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> N
         settings, hub, RecordingStore(settings.recordings_dir), Metrics(),
         calibration=default_rig(4),
     )  # fmt: skip
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
     stop = threading.Event()
 
     def feed() -> None:
@@ -71,32 +86,28 @@ def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> N
             time.sleep(1 / 30)
 
     feeder = threading.Thread(target=feed, daemon=True)
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    errors: list[str] = []
+    with served(app, port):
         feeder.start()
-        errors: list[str] = []
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("Number(document.getElementById('scene').dataset.poses) > 5")
-            canvas = page.locator("#scene")
-            first = canvas.screenshot()
-            page.wait_for_timeout(700)
-            second = canvas.screenshot()
-            status = page.locator("#status").inner_text()
-            browser.close()
-        assert errors == []
-        assert status == "live"
-        assert first != second, "the skeleton did not move"
-    finally:
-        stop.set()
-        server.should_exit = True
-        serving.join(10)
+        try:
+            with sync_api.sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                page = browser.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_function("Number(document.getElementById('scene').dataset.poses) > 5")
+                canvas = page.locator("#scene")
+                first = canvas.screenshot()
+                page.wait_for_timeout(700)
+                second = canvas.screenshot()
+                status = page.locator("#status").inner_text()
+                browser.close()
+        finally:
+            stop.set()
+    assert errors == []
+    assert status == "live"
+    assert first != second, "the skeleton did not move"
 
 
 @pytest.mark.slow
@@ -111,40 +122,30 @@ def test_wizard_page_calibrates_the_shared_charuco_videos(tmp_path: Path) -> Non
     port = free_port_block(1)
     settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
     app = create_app(settings, PoseHub(), RecordingStore(settings.recordings_dir), Metrics())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        errors: list[str] = []
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{port}/wizard")
-            page.check("input[name=inverted]")  # the shared board is printed colour-inverted
-            page.click("#start")
-            page.wait_for_function("document.getElementById('step').textContent.includes('videos')")
-            page.set_input_files("#videos", [str(folder / f"cam_{i}.mp4") for i in range(4)])
-            page.click("#upload")
-            page.wait_for_function("document.body.dataset.uploaded === '4'", timeout=60_000)
-            page.click("#calibrate")
-            page.wait_for_function(
-                "document.getElementById('review').textContent.includes('board check')",
-                timeout=120_000,
-            )
-            review = page.locator("#review").inner_text()
-            page.click("#accept")
-            page.wait_for_function(
-                "document.getElementById('saved').textContent.includes('.toml')", timeout=30_000
-            )
-            browser.close()
-        assert errors == [], errors
-        assert "cam_0" in review and "cam_3" in review
-        assert list((tmp_path / "calibrations").glob("*.toml"))
-    finally:
-        server.should_exit = True
-        serving.join(10)
+    errors: list[str] = []
+    with served(app, port), sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://127.0.0.1:{port}/wizard")
+        page.check("input[name=inverted]")  # the shared board is printed colour-inverted
+        page.click("#start")
+        page.wait_for_function("document.getElementById('step').textContent.includes('videos')")
+        page.set_input_files("#videos", [str(folder / f"cam_{i}.mp4") for i in range(4)])
+        page.click("#upload")
+        page.wait_for_function("document.body.dataset.uploaded === '4'", timeout=60_000)
+        page.click("#calibrate")
+        page.wait_for_function(
+            "document.getElementById('review').textContent.includes('board check')",
+            timeout=120_000,
+        )
+        review = page.locator("#review").inner_text()
+        page.click("#accept")
+        page.wait_for_function(
+            "document.getElementById('saved').textContent.includes('.toml')", timeout=30_000
+        )
+        browser.close()
+    assert errors == [], errors
+    assert "cam_0" in review and "cam_3" in review
+    assert list((tmp_path / "calibrations").glob("*.toml"))
