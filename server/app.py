@@ -215,12 +215,16 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    def require_token(request: Request) -> None:
+    def token_ok(given: str | None) -> bool:
+        """Whether ``given`` is the configured token (always, when none is configured)."""
         if settings.token is None:
-            return
+            return True
+        return secrets.compare_digest((given or "").encode(), settings.token.encode())
+
+    def require_token(request: Request) -> None:
         header = request.headers.get("authorization", "")
         given = header[7:] if header.lower().startswith("bearer ") else ""
-        if not secrets.compare_digest(given.encode(), settings.token.encode()):
+        if not token_ok(given):
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing or wrong API token (Authorization: Bearer <token>)",
@@ -360,6 +364,26 @@ def create_app(
         """Prometheus metrics: per-stage latency histograms, worker fps and drops."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    async def stream(ws: WebSocket, token: str | None, previews: bool, binary: bool) -> None:
+        """Check the token, then send every item the hub queues for this client until it
+        disconnects (as msgpack bytes with ``binary``, else JSON text)."""
+        if not token_ok(token):
+            await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
+            return
+        await ws.accept()
+        client = hub.subscribe(previews=previews)
+        try:
+            while True:
+                item = await client.queue.get()
+                if binary:
+                    await ws.send_bytes(msgpack.packb(item))
+                else:
+                    await ws.send_json(item)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.unsubscribe(client)
+
     @app.websocket("/ws/poses")
     async def ws_poses(
         ws: WebSocket,
@@ -367,44 +391,14 @@ def create_app(
         format: Literal["json", "msgpack"] = "json",
     ) -> None:
         """Every pose as JSON text (or msgpack binary with ``?format=msgpack``)."""
-        if settings.token is not None and not secrets.compare_digest(
-            (token or "").encode(), settings.token.encode()
-        ):
-            await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
-            return
-        await ws.accept()
-        client = hub.subscribe()
-        try:
-            while True:
-                pose = await client.queue.get()
-                if format == "msgpack":
-                    await ws.send_bytes(msgpack.packb(pose))
-                else:
-                    await ws.send_json(pose)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            hub.unsubscribe(client)
+        await stream(ws, token, previews=False, binary=format == "msgpack")
 
     @app.websocket("/ws/preview")
     async def ws_preview(ws: WebSocket, token: str | None = None) -> None:
         """Per-camera preview frames (JSON: camera_id, seq, width, height, jpeg_base64, and
         the 2D keypoints the latest pose used from that camera), at most ``preview_fps`` per
         camera; frames are only received from the cameras while someone watches."""
-        if settings.token is not None and not secrets.compare_digest(
-            (token or "").encode(), settings.token.encode()
-        ):
-            await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
-            return
-        await ws.accept()
-        client = hub.subscribe(previews=True)
-        try:
-            while True:
-                await ws.send_json(await client.queue.get())
-        except WebSocketDisconnect:
-            pass
-        finally:
-            hub.unsubscribe(client)
+        await stream(ws, token, previews=True, binary=False)
 
     return app
 

@@ -9,37 +9,27 @@ client never slows the pipeline or the other clients.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from syncpose.messages import PoseResult, RigStatus, WorkerStatus
-
-
-def _num(x: float) -> float | None:
-    return round(float(x), 6) if math.isfinite(x) else None
+from syncpose.posefile import json_points, json_values
 
 
 def pose_json(pose: PoseResult, arrays: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
     """A :class:`PoseResult` as JSON-ready data (NaN → null)."""
-    positions = np.asarray(arrays["positions"], dtype=np.float64)
-    uncertainty = np.asarray(arrays["uncertainty"], dtype=np.float64)
     out: dict[str, Any] = {
         **pose.model_dump(mode="json"),
-        "positions": [[_num(v) for v in p] if np.isfinite(p).all() else None for p in positions],
-        "uncertainty": [_num(u) for u in uncertainty],
+        "positions": json_points(arrays["positions"]),
+        "uncertainty": json_values(arrays["uncertainty"]),
     }
     kp = arrays.get("keypoints_2d")
     if kp is not None:
-        out["keypoints_2d"] = [
-            [[_num(v) for v in j] if np.isfinite(j).all() else None for j in view]
-            for view in np.asarray(kp, dtype=np.float64)
-        ]
+        out["keypoints_2d"] = json_points(kp)
     return out
 
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from syncpose.posefile import PoseTrack
+from syncpose.posefile import PoseTrack, from_json
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _FSYNC_EVERY_S = 1.0
@@ -189,20 +189,11 @@ class RecordingStore:
         names = list(lines[0]["joint_names"])
         J = len(names)
 
-        def arr(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray:
-            return np.array(
-                [[(np.full(shape[1:], np.nan) if v is None else v) for v in r] for r in rows],
-                dtype=np.float64,
-            ).reshape(len(rows), *shape)
-
         return PoseTrack(
             joint_names=names,
             t_s=np.array([(x["t_ref_ns"] - t0) / 1e9 for x in lines]),
-            positions=arr([x["positions"] for x in lines], (J, 3)),
-            uncertainty=np.array(
-                [[np.nan if u is None else u for u in x["uncertainty"]] for x in lines],
-                dtype=np.float64,
-            ),
+            positions=from_json([x["positions"] for x in lines], (J, 3)),
+            uncertainty=from_json([x["uncertainty"] for x in lines], (J,)),
             bundle_seq=np.array([x["bundle_seq"] for x in lines], dtype=np.int64),
             views_used=[list(x["views_used"]) for x in lines],
             fps=fps,

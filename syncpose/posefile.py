@@ -115,18 +115,11 @@ def read_poses(path: str | Path) -> PoseTrack:
             raise ValueError(f"{path}: not a {FORMAT_NAME} file")
         frames = data["frames"]
         J = len(data["joint_names"])
-
-        def arr(key: str, shape: tuple[int, ...]) -> FloatArray:
-            out = np.full((len(frames), *shape), np.nan)
-            for k, f in enumerate(frames):
-                out[k] = np.array(_nan(f[key], shape), dtype=np.float64)
-            return out
-
         return PoseTrack(
             joint_names=list(data["joint_names"]),
             t_s=np.array([f["t_s"] for f in frames], dtype=np.float64),
-            positions=arr("positions", (J, 3)),
-            uncertainty=arr("uncertainty", (J,)),
+            positions=from_json([f["positions"] for f in frames], (J, 3)),
+            uncertainty=from_json([f["uncertainty"] for f in frames], (J,)),
             bundle_seq=np.array([f["bundle_seq"] for f in frames], dtype=np.int64),
             views_used=[list(f["views_used"]) for f in frames],
             fps=float(data["fps"]),
@@ -136,17 +129,38 @@ def read_poses(path: str | Path) -> PoseTrack:
     raise ValueError(f"{path}: can read .npz and .json pose files, not {suffix!r}")
 
 
-def _nan(value: Any, shape: tuple[int, ...]) -> Any:
-    """JSON nulls back to NaN (whole joints or single values)."""
-    if value is None:
-        return np.full(shape, np.nan)
-    if isinstance(value, list):
-        return [_nan(v, shape[1:]) for v in value]
-    return value
-
-
 def _num(x: float, digits: int = 6) -> float | None:
     return None if not math.isfinite(x) else round(float(x), digits)
+
+
+def json_values(values: npt.ArrayLike) -> list[float | None]:
+    """(N,) numbers as JSON: rounded, NaN → null."""
+    return [_num(float(v)) for v in np.asarray(values, dtype=np.float64)]
+
+
+def json_points(points: npt.ArrayLike) -> list[Any]:
+    """(..., D) points as nested JSON lists; a point with any non-finite coordinate → null."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim == 2:
+        return [json_values(q) if np.isfinite(q).all() else None for q in p]
+    return [json_points(q) for q in p]
+
+
+def from_json(rows: list[Any], shape: tuple[int, ...]) -> FloatArray:
+    """``rows`` (each of ``shape``, as :func:`json_points` / :func:`json_values` wrote them,
+    nulls for whole points or single values) → an array (len(rows), *shape) with NaN."""
+
+    def nan(value: Any, sub: tuple[int, ...]) -> Any:
+        if value is None:
+            return np.full(sub, np.nan)
+        if isinstance(value, list):
+            return [nan(v, sub[1:]) for v in value]
+        return value
+
+    out = np.full((len(rows), *shape), np.nan)
+    for k, row in enumerate(rows):
+        out[k] = np.array(nan(row, shape), dtype=np.float64)
+    return out
 
 
 def _write_json(path: Path, track: PoseTrack) -> None:
@@ -157,8 +171,8 @@ def _write_json(path: Path, track: PoseTrack) -> None:
             {
                 "t_s": round(float(track.t_s[k]), 6),
                 "bundle_seq": int(track.bundle_seq[k]),
-                "positions": [[_num(v) for v in p] if np.isfinite(p).all() else None for p in pos],
-                "uncertainty": [_num(u) for u in track.uncertainty[k]],
+                "positions": json_points(pos),
+                "uncertainty": json_values(track.uncertainty[k]),
                 "views_used": track.views_used[k],
             }
         )
