@@ -70,6 +70,19 @@ class ViewFrame:
             keypoints_depth=floats("keypoints_depth"),
         )
 
+    def view(
+        self, camera_id: str, image: npt.NDArray[np.uint8] | None, t_capture_ns: int
+    ) -> ViewImage:
+        """This frame as a detector takes it (``image``: its decoded pixels)."""
+        return ViewImage(
+            camera_id,
+            image,
+            t_capture_ns,
+            self.keypoints_true,
+            self.keypoint_names,
+            self.keypoints_depth,
+        )
+
 
 @dataclass
 class FrameDetection:
@@ -228,7 +241,7 @@ class InferencePipeline:
     def per_camera(self) -> bool:
         """Whether views can be detected one by one as frames arrive (a detector with state per
         camera) rather than together per bundle (a batching detector)."""
-        return bool(getattr(self.detector, "per_camera", False))
+        return self.detector.per_camera
 
     def detect_frame(self, camera_id: str, frame: ViewFrame) -> FrameDetection:
         """Decode and detect one camera's frame (per-camera mode: call in each camera's frame
@@ -238,14 +251,7 @@ class InferencePipeline:
         t1 = time.perf_counter()
         if self._needs_pixels and image is None:
             return FrameDetection(None, None, "image could not be decoded", (t1 - t0) * 1e3, 0.0)
-        view = ViewImage(
-            camera_id,
-            image,
-            frame.header.t_capture_ns,
-            frame.keypoints_true,
-            frame.keypoint_names,
-            frame.keypoints_depth,
-        )
+        view = frame.view(camera_id, image, frame.header.t_capture_ns)
         size = None if image is None else (image.shape[1], image.shape[0])
         try:
             kp = self.detector.detect([view])[0]
@@ -290,7 +296,7 @@ class InferencePipeline:
             fresh = self._pool.map(lambda e: self.detect_frame(e[0], e[1]), todo)
             results.update({e[0]: r for e, r in zip(todo, fresh, strict=True)})
         elif todo:
-            fresh_batch = self._detect_together(todo, notes)
+            fresh_batch = self._detect_together(todo)
             results.update({e[0]: r for e, r in zip(todo, fresh_batch, strict=True)})
         seen: list[tuple[str, int]] = []
         keypoints: list[Keypoints] = []
@@ -314,7 +320,7 @@ class InferencePipeline:
         return Detected(bundle, seen, keypoints, sizes, notes, timings)
 
     def _detect_together(
-        self, entries: list[tuple[str, ViewFrame, int]], notes: list[str]
+        self, entries: list[tuple[str, ViewFrame, int]]
     ) -> list[FrameDetection | None]:
         """Decode the views in parallel and detect them in one call (a batching detector)."""
         t0 = time.perf_counter()
@@ -327,8 +333,7 @@ class InferencePipeline:
             if self._needs_pixels and image is None:
                 out[i] = FrameDetection(None, None, "image could not be decoded", decode_ms, 0.0)
                 continue
-            views.append((i, ViewImage(cam, image, t_cap, frame.keypoints_true,
-                                       frame.keypoint_names, frame.keypoints_depth)))  # fmt: skip
+            views.append((i, frame.view(cam, image, t_cap)))
             sizes.append(None if image is None else (image.shape[1], image.shape[0]))
         try:
             found = self.detector.detect([v for _, v in views])

@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -261,10 +261,7 @@ class Rig:
             raise ValueError(
                 f"cannot match rig cameras {list(camera_ids)} to calibrated cameras {names}"
             )
-        renamed = [
-            Camera(name=c, size=cam.size, K=cam.K, dist=cam.dist, rvec=cam.rvec, tvec=cam.tvec)
-            for c, cam in zip(camera_ids, chosen, strict=True)
-        ]
+        renamed = [replace(cam, name=c) for c, cam in zip(camera_ids, chosen, strict=True)]
         return Rig(tuple(renamed), dict(self.metadata))
 
     def project(self, points: npt.ArrayLike) -> FloatArray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from syncpose import __version__, cli_video
 from syncpose.cli_output import out as _out
+from syncpose.cli_output import shared_data
 from syncpose.cli_output import write_json as _write_json
 from syncpose.config import RigConfig
 from syncpose.configfile import ConfigError, load_config, parse_config
@@ -591,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         type=Path,
-        default=Path(os.environ.get("SYNCPOSE_SHARED_DATA", "../shared/data")),
+        default=shared_data(),
         help="where relative motion paths of the config are found",
     )
     p.add_argument("--steps", type=int, default=None, help="override the optimiser steps")

@@ -1,8 +1,10 @@
-"""What the CLI commands print and write (shared by ``cli`` and ``cli_video``)."""
+"""What the CLI commands print and write, and where they find the shared data (shared by
+``cli`` and ``cli_video``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,3 +21,8 @@ def write_json(path: Path | None, data: Any) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def shared_data() -> Path:
+    """The shared data folder: ``$SYNCPOSE_SHARED_DATA``, else ``../shared/data``."""
+    return Path(os.environ.get("SYNCPOSE_SHARED_DATA", "../shared/data"))

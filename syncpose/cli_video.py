@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from syncpose.cli_output import out as _out
+from syncpose.cli_output import shared_data
 from syncpose.cli_output import write_json as _write_json
 from syncpose.config import (
     DenoiserConfig,
@@ -88,7 +88,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _shared(relative: str) -> Path:
-    return Path(os.environ.get("SYNCPOSE_SHARED_DATA", "../shared/data")) / relative
+    return shared_data() / relative
 
 
 def cmd_bench_realvideo(args: argparse.Namespace) -> int:
