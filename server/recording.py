@@ -69,6 +69,18 @@ class RecordingStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._active: _Active | None = None
+        self._recover()
+
+    def _recover(self) -> None:
+        """Recordings left ``recording`` by a process that died are ``interrupted``: say so in
+        their metadata once, with the poses that were written, instead of recounting their
+        lines on every listing."""
+        for folder in self.root.iterdir():
+            if not (folder.is_dir() and ID_PATTERN.match(folder.name)):
+                continue
+            meta = self._meta(folder.name)
+            if meta is not None and meta.get("state") == "interrupted":
+                _write_atomic(folder / "meta.json", meta)
 
     # -- writing ------------------------------------------------------------------------------
 
