@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from calibration.boards import BoardSpec, Detection, read_caliscope_charuco
-from calibration.intrinsics import BoardView
-from calibration.pipeline import (
+from syncpose.calibration.boards import BoardSpec, Detection, read_caliscope_charuco
+from syncpose.calibration.intrinsics import BoardView
+from syncpose.calibration.pipeline import (
     board_check,
     calibrate_views,
     compare_rigs,
@@ -26,8 +26,8 @@ from calibration.pipeline import (
     detect_videos,
     triangulate_corners,
 )
-from calibration.rigfile import read_caliscope
-from calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
+from syncpose.calibration.rigfile import read_caliscope
+from syncpose.calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
 from syncpose.camera import Camera, Rig
 
 logger = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ import numpy.typing as npt
 from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 
-from calibration.boards import BoardDetector, Detection
-from calibration.intrinsics import CalibrationError
+from syncpose.calibration.boards import BoardDetector, Detection
+from syncpose.calibration.intrinsics import CalibrationError
 from syncpose.camera import Camera, Rig, matrix_to_rodrigues, rodrigues_to_matrix
 
 logger = logging.getLogger(__name__)

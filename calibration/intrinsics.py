@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from calibration.boards import BoardDetector, Detection
+from syncpose.calibration.boards import BoardDetector, Detection
 from syncpose.camera import Camera
 
 FloatArray = npt.NDArray[np.float64]

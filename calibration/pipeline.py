@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from calibration.boards import BoardDetector, BoardSpec, Detection
-from calibration.intrinsics import BoardView, CalibrationError, observe
-from calibration.triangulate import Triangulation, triangulate
-from calibration.wizard import CalibrationWizard
+from syncpose.calibration.boards import BoardDetector, BoardSpec, Detection
+from syncpose.calibration.intrinsics import BoardView, CalibrationError, observe
+from syncpose.calibration.triangulate import Triangulation, triangulate
+from syncpose.calibration.wizard import CalibrationWizard
 from syncpose.camera import Rig, rigid_fit
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from calibration.triangulate import triangulate
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Camera, Rig
 
 FloatArray = npt.NDArray[np.float64]

@@ -5,7 +5,7 @@ Steps, in order::
     BOARD -> INTRINSICS -> EXTRINSICS -> REVIEW -> FLOOR -> SAVE -> DONE
 
 A driver (the ``syncpose calibrate`` command now, the web UI later) reads frames, detects the
-board (:func:`calibration.intrinsics.observe`), feeds the views in, and shows
+board (:func:`syncpose.calibration.intrinsics.observe`), feeds the views in, and shows
 :meth:`CalibrationWizard.status` — which always says what is still missing, in words
 ("camera cam3 has seen the board in the left third of the image only"). The wizard returns the
 rig; saving it is the driver's business.
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from calibration.boards import BoardDetector, BoardSpec, Detection
-from calibration.extrinsics import ExtrinsicsResult, calibrate_extrinsics, reframe
-from calibration.intrinsics import (
+from syncpose.calibration.boards import BoardDetector, BoardSpec, Detection
+from syncpose.calibration.extrinsics import ExtrinsicsResult, calibrate_extrinsics, reframe
+from syncpose.calibration.intrinsics import (
     BoardView,
     CalibrationError,
     IntrinsicsResult,

@@ -1,4 +1,5 @@
-"""The aligner's process loop: ZeroMQ in, :class:`~capture.aligner.Aligner` in the middle, out.
+"""The aligner's process loop: ZeroMQ in, :class:`~syncpose.capture.aligner.Aligner` in the
+middle, out.
 
 Subscribes to every camera's ``hdr`` (headers only — never pixels), ``status`` and ``clock``
 (a remote host's measured clock offset, applied to its timestamps) topics; answers clock probes
@@ -19,7 +20,6 @@ from typing import Any
 
 import zmq
 
-from capture.aligner import Aligner, AlignerSettings
 from syncpose.bus import (
     SocketTimeouts,
     clock_server,
@@ -29,6 +29,7 @@ from syncpose.bus import (
     publisher,
     subscriber,
 )
+from syncpose.capture.aligner import Aligner, AlignerSettings
 from syncpose.clock import NS_PER_MS, Clock, MonotonicClock, ms_to_ns
 from syncpose.clocksync import answer_clock_requests
 from syncpose.config import RigConfig

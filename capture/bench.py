@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import zmq
 
-from capture.rig import RigWatcher, rig_processes
 from syncpose.bus import SocketTimeouts, drain, subscriber
+from syncpose.capture.rig import RigWatcher, rig_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, Frame, FrameHeader

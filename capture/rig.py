@@ -16,8 +16,8 @@ from typing import Any
 
 import zmq
 
-from capture import align_loop, worker
 from syncpose.bus import SocketTimeouts, drain, subscriber
+from syncpose.capture import align_loop, worker
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, PoseResult, RigStatus, WorkerStatus

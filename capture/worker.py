@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 import zmq
 
-from capture.sources import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
 from syncpose.bus import SocketTimeouts, publish_message, publisher
+from syncpose.capture.sources import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
 from syncpose.clock import NS_PER_S, Clock
 from syncpose.clocksync import ClockSyncClient
 from syncpose.config import OpenCVSourceConfig, RigConfig
@@ -259,7 +259,7 @@ def main(config_json: str, camera_id: str, epoch_ns: int, log_level: str = "INFO
 
     Exits with status 1 when the worker ended in ``error`` (the supervisor restarts it).
     """
-    from capture.sources import make_source
+    from syncpose.capture.sources import make_source
     from syncpose.clock import MonotonicClock
     from syncpose.process import worker_prologue
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inference.baselines import METHODS
-from inference.metrics import evaluate
 from syncpose.camera import Rig
+from syncpose.inference.baselines import METHODS
+from syncpose.inference.metrics import evaluate
 from syncpose.motion import load_motion
 from syncpose.simulate import (
     DetectorNoise,
@@ -50,14 +50,14 @@ def method_table(
     methods: Sequence[str], denoiser: Any = None
 ) -> dict[str, Callable[[Sequence2D], FloatArray]]:
     """The functions for ``methods``: the baselines, and ``denoiser`` (with ``denoiser``, a
-    :class:`~inference.denoiser.runtime.DenoiserRuntime`, required for that method)."""
+    :class:`~syncpose.inference.denoiser.runtime.DenoiserRuntime`, required for that method)."""
     unknown = [m for m in methods if m not in METHODS and m not in LEARNED]
     if unknown:
         known = sorted([*METHODS, *LEARNED])
         raise ValueError(f"unknown method(s) {unknown}; available: {known}")
     table = {m: METHODS[m] for m in methods if m in METHODS}
     if "denoiser" in methods:
-        from inference.denoiser.runtime import denoise_sequence
+        from syncpose.inference.denoiser.runtime import denoise_sequence
 
         if denoiser is None:
             raise ValueError("the denoiser method needs a DenoiserRuntime")
@@ -85,7 +85,7 @@ def run_accuracy(
     ``cameras`` per clip; 0 = 2-8 drawn) or a rig file; ``clips``: keep only clips whose name
     contains one of these strings."""
     if "denoiser" in methods and denoiser is None:
-        from inference.denoiser.runtime import DenoiserRuntime
+        from syncpose.inference.denoiser.runtime import DenoiserRuntime
 
         denoiser = DenoiserRuntime()
     table = method_table(methods, denoiser)
@@ -93,7 +93,7 @@ def run_accuracy(
     if rig == "default":
         fixed_rig = default_rig(cameras)
     elif rig != "random":
-        from calibration.rigfile import load_rig
+        from syncpose.calibration.rigfile import load_rig
 
         fixed_rig = load_rig(rig)
     sync = SyncModel(fps=fps, offsets=offsets, drop_rate=drop_rate, missing_views=missing_views)

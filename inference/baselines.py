@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from calibration.triangulate import triangulate
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
 from syncpose.simulate import Sequence2D
 

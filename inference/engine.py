@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from calibration.triangulate import triangulate
-from inference.baselines import reject_px
-from inference.denoiser.features import (
+from syncpose.calibration.triangulate import triangulate
+from syncpose.camera import Rig
+from syncpose.inference.baselines import reject_px
+from syncpose.inference.denoiser.features import (
     HISTORY,
     DenoiserInputs,
     initial_estimate,
     sequence_inputs,
 )
-from inference.denoiser.runtime import DenoiserRuntime
-from inference.filters import OneEuro, OneEuroConfig
-from syncpose.camera import Rig
+from syncpose.inference.denoiser.runtime import DenoiserRuntime
+from syncpose.inference.filters import OneEuro, OneEuroConfig
 from syncpose.skeleton import JOINTS
 
 FloatArray = npt.NDArray[np.float64]

@@ -4,7 +4,8 @@ The one path every caller shares — the live inference worker, ``syncpose recon
 benchmarks: decode the views' pixels (in parallel), detect 2D keypoints on all views (the
 detector batches or parallelises), put the keypoints right (onto the calibration's pixel grid,
 confidences below the threshold zeroed, views with left and right mixed up exchanged: see
-:mod:`inference.swaps`), fuse them with the :class:`~inference.engine.PoseEngine` (denoiser,
+:mod:`syncpose.inference.swaps`), fuse them with the
+:class:`~syncpose.inference.engine.PoseEngine` (denoiser,
 or time-aware triangulation), filter, and report every stage's latency. ``keypoints_2d`` in
 the result are the keypoints as fused. A bundle that cannot give a pose — views missing,
 pixels lost, the detector failing on an image — gives a result with NaN joints and a reason,
@@ -23,15 +24,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from calibration.rigfile import rig_calibration
-from inference.denoiser.runtime import DenoiserRuntime
-from inference.detectors import Detector, Keypoints, ViewImage, ViewPool, make_detector
-from inference.engine import PoseEngine, ViewKeypoints
-from inference.filters import OneEuroConfig
-from inference.swaps import fix_left_right
+from syncpose.calibration.rigfile import rig_calibration
 from syncpose.camera import Camera, Rig
 from syncpose.clock import NS_PER_S
 from syncpose.config import DenoiserConfig, InferenceConfig, RigConfig
+from syncpose.inference.denoiser.runtime import DenoiserRuntime
+from syncpose.inference.detectors import Detector, Keypoints, ViewImage, ViewPool, make_detector
+from syncpose.inference.engine import PoseEngine, ViewKeypoints
+from syncpose.inference.filters import OneEuroConfig
+from syncpose.inference.swaps import fix_left_right
 from syncpose.messages import Bundle, Frame, FrameHeader, PoseResult
 from syncpose.skeleton import JOINTS
 

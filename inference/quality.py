@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inference.baselines import reject_px
 from syncpose.camera import Rig
+from syncpose.inference.baselines import reject_px
 from syncpose.skeleton import JOINTS, PARENTS
 
 FloatArray = npt.NDArray[np.float64]

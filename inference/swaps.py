@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from calibration.triangulate import triangulate
-from inference.baselines import reject_px
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
+from syncpose.inference.baselines import reject_px
 from syncpose.skeleton import JOINTS, LEFT_RIGHT
 
 FloatArray = npt.NDArray[np.float64]

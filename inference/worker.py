@@ -5,7 +5,7 @@ from synthetic cameras, true keypoints). Frames wait in a short per-camera buffe
 ``seq`` until their bundle comes; a bundle waits at most ``frame_wait_ms`` for frames still on
 the way. Bundles queue in a bounded queue: when the worker falls behind, the oldest bundle is
 dropped and counted (the pose stream stays live instead of growing late). Each bundle goes
-through the :class:`~inference.pipeline.InferencePipeline` in two overlapping stages: while
+through the :class:`~syncpose.inference.pipeline.InferencePipeline` in two overlapping stages: while
 one bundle's views are being detected (on the pipeline's threads), the previous bundle is
 fused and published on this thread, so neither the cores nor the detector wait. With a
 per-camera detector (MediaPipe, synthetic) each camera's frames are detected the moment they
@@ -28,10 +28,16 @@ from typing import Any
 
 import zmq
 
-from inference.pipeline import Detected, FrameDetection, InferencePipeline, PoseOutput, ViewFrame
 from syncpose.bus import SocketTimeouts, drain, publish_message, publisher, subscriber
 from syncpose.clock import NS_PER_MS, monotonic_ns
 from syncpose.config import RigConfig
+from syncpose.inference.pipeline import (
+    Detected,
+    FrameDetection,
+    InferencePipeline,
+    PoseOutput,
+    ViewFrame,
+)
 from syncpose.messages import Bundle, Decoder, Frame, WorkerState, WorkerStatus
 from syncpose.process import ProcessSpec, worker_prologue
 

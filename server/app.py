@@ -34,16 +34,16 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from server.hub import PoseHub
-from server.metrics import Metrics
-from server.recording import RecordingError, RecordingStore
-from server.wizard import add_wizard_routes
 from syncpose import __version__
 from syncpose.camera import Rig
 from syncpose.config import RigConfig, ServerConfig, SyntheticSourceConfig
 from syncpose.messages import SCHEMA_VERSION
 from syncpose.motion import load_motion
 from syncpose.posefile import write_poses
+from syncpose.server.hub import PoseHub
+from syncpose.server.metrics import Metrics
+from syncpose.server.recording import RecordingError, RecordingStore
+from syncpose.server.wizard import add_wizard_routes
 from syncpose.simulate import MotionPlayer
 from syncpose.skeleton import JOINTS, MOCAP
 

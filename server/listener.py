@@ -1,5 +1,6 @@
 """The server's subscription to the rig: the aligner's status and the inference worker's poses,
-on a background thread, into the :class:`~server.hub.PoseHub`, the metrics and the recorder;
+on a background thread, into the :class:`~syncpose.server.hub.PoseHub`, the metrics and the
+recorder;
 and, only while someone watches ``/ws/preview``, the cameras' pixels, shrunk to preview frames
 at a limited rate."""
 
@@ -15,12 +16,12 @@ import cv2
 import numpy as np
 import zmq
 
-from server.hub import PoseHub, pose_json
-from server.metrics import Metrics
-from server.recording import RecordingStore
 from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.config import RigConfig
 from syncpose.messages import Decoder, Frame, PoseResult, RigStatus, WorkerStatus
+from syncpose.server.hub import PoseHub, pose_json
+from syncpose.server.metrics import Metrics
+from syncpose.server.recording import RecordingStore
 
 logger = logging.getLogger(__name__)
 

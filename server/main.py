@@ -11,13 +11,13 @@ from typing import Any
 import uvicorn
 import zmq
 
-from server.app import SyntheticTruth, create_app
-from server.hub import PoseHub
-from server.listener import BusListener
-from server.metrics import Metrics
-from server.recording import RecordingStore
 from syncpose.config import RigConfig
 from syncpose.process import ProcessSpec, worker_prologue
+from syncpose.server.app import SyntheticTruth, create_app
+from syncpose.server.hub import PoseHub
+from syncpose.server.listener import BusListener
+from syncpose.server.metrics import Metrics
+from syncpose.server.recording import RecordingStore
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def url(rig: RigConfig) -> str:
 
 def serve(rig: RigConfig, stop: threading.Event, epoch_ns: int | None = None) -> None:
     """Serve ``rig`` until ``stop`` is set (``epoch_ns``: the rig's start instant)."""
-    from calibration.rigfile import RigFileError, rig_calibration
+    from syncpose.calibration.rigfile import RigFileError, rig_calibration
 
     try:
         calibration = rig_calibration(rig) if rig.poses_possible else None

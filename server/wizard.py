@@ -1,5 +1,5 @@
-"""Calibration wizard endpoints: the :class:`~calibration.wizard.CalibrationWizard` engine driven
-over HTTP, one session per server (state lives in the app, not the module).
+"""Calibration wizard endpoints: the :class:`~syncpose.calibration.wizard.CalibrationWizard`
+engine driven over HTTP, one session per server (state lives in the app, not the module).
 
 Flow: ``POST /api/wizard`` with the printed board → ``PUT /api/wizard/videos/{camera}`` one
 board video per camera (the raw file as the body; every frame is searched for the board and the
@@ -22,17 +22,17 @@ from typing import Any, Literal
 from fastapi import FastAPI, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from calibration.boards import BoardError, BoardSpec
-from calibration.intrinsics import (
+from syncpose.calibration.boards import BoardError, BoardSpec
+from syncpose.calibration.intrinsics import (
     BoardView,
     CalibrationError,
     coverage_feedback,
     coverage_map,
 )
-from calibration.pipeline import board_check, read_views
-from calibration.rigfile import write_rig
-from calibration.wizard import CalibrationWizard, WizardError
-from server.recording import ID_PATTERN
+from syncpose.calibration.pipeline import board_check, read_views
+from syncpose.calibration.rigfile import write_rig
+from syncpose.calibration.wizard import CalibrationWizard, WizardError
+from syncpose.server.recording import ID_PATTERN
 
 
 class Board(BaseModel):
@@ -168,7 +168,7 @@ def add_wizard_routes(
         path = s.folder / f"{camera}.video"
         path.write_bytes(body)
         try:
-            from calibration.boards import BoardDetector
+            from syncpose.calibration.boards import BoardDetector
 
             views, size = read_views(path, BoardDetector(s.spec))
         except CalibrationError as exc:

@@ -60,11 +60,11 @@ def run_e2e_bench(
 
     from websockets.sync.client import connect
 
-    from capture.bench import free_port_block, percentiles
-    from capture.rig import rig_processes
-    from inference.worker import process_spec as inference_spec
-    from server.main import process_spec as server_spec
+    from syncpose.capture.bench import free_port_block, percentiles
+    from syncpose.capture.rig import rig_processes
+    from syncpose.inference.worker import process_spec as inference_spec
     from syncpose.process import ProcessGroup
+    from syncpose.server.main import process_spec as server_spec
 
     recordings = Path(tempfile.mkdtemp(prefix="syncpose-e2e-"))
     rig = e2e_rig(cameras, fps, free_port_block(cameras + 4), free_port_block(1), recordings)

@@ -72,9 +72,9 @@ def refuse(
     ``result`` fused (swaps repaired, thresholds applied), or with ``detections`` those of the
     same file frames from another run, repaired here the same way — every method sees
     identical 2D."""
-    from inference.engine import ViewKeypoints
-    from inference.pipeline import make_engine
-    from inference.swaps import fix_left_right
+    from syncpose.inference.engine import ViewKeypoints
+    from syncpose.inference.pipeline import make_engine
+    from syncpose.inference.swaps import fix_left_right
 
     rig = result.calibration
     engine = make_engine(inference, rig, method)
@@ -196,10 +196,10 @@ def distortion_check(reference: Reconstruction, calibration: Path) -> dict[str, 
     """For a Qualisys recording: the same detections triangulated with the distortion
     coefficients divided by 64 (as Pose2Sim's converter does) and as the .qca.txt writes them;
     the better convention explains the detections better."""
-    from calibration.rigfile import read_qualisys
-    from calibration.triangulate import triangulate
-    from inference.baselines import reject_px
-    from inference.quality import summarise
+    from syncpose.calibration.rigfile import read_qualisys
+    from syncpose.calibration.triangulate import triangulate
+    from syncpose.inference.baselines import reject_px
+    from syncpose.inference.quality import summarise
 
     qca = next(iter(calibration.parent.glob("*.qca.txt")), None)
     if qca is None:
@@ -299,10 +299,10 @@ def run_pipeline_bench(
 
     import zmq
 
-    from capture.bench import cpu_seconds, free_port_block, percentiles
-    from capture.rig import RigWatcher, rig_processes
-    from inference.worker import process_spec
+    from syncpose.capture.bench import cpu_seconds, free_port_block, percentiles
+    from syncpose.capture.rig import RigWatcher, rig_processes
     from syncpose.clock import NS_PER_MS, monotonic_ns
+    from syncpose.inference.worker import process_spec
     from syncpose.messages import PoseResult
     from syncpose.process import ProcessGroup
 

@@ -45,7 +45,7 @@ def _consumers(config: RigConfig, log_level: str, epoch_ns: int) -> list[Process
     server, when enabled (it knows the rig's epoch: a synthetic rig's truth is timed from it)."""
     specs: list[ProcessSpec] = []
     if config.inference.enabled and config.poses_possible:
-        from inference.worker import process_spec as inference_spec
+        from syncpose.inference.worker import process_spec as inference_spec
 
         specs.append(inference_spec(config, log_level))
     elif config.inference.enabled:
@@ -54,8 +54,8 @@ def _consumers(config: RigConfig, log_level: str, epoch_ns: int) -> list[Process
             "poses (calibrate with 'syncpose calibrate', then set it)"
         )
     if config.server.enabled:
-        from server.main import process_spec as server_spec
-        from server.main import url
+        from syncpose.server.main import process_spec as server_spec
+        from syncpose.server.main import url
 
         specs.append(server_spec(config, log_level, epoch_ns))
         _out(f"syncpose: open {url(config)}  (Ctrl-C stops)")
@@ -63,7 +63,7 @@ def _consumers(config: RigConfig, log_level: str, epoch_ns: int) -> list[Process
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from capture.rig import run_rig
+    from syncpose.capture.rig import run_rig
 
     config = load_config(args.config)
     return run_rig(
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from capture.rig import run_rig
+    from syncpose.capture.rig import run_rig
 
     if args.video is not None:
         config = _video_demo_config(args)
@@ -138,7 +138,7 @@ def _video_demo_config(args: argparse.Namespace) -> RigConfig | None:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     """One capture worker in the foreground (for a camera on another host)."""
-    from capture import worker
+    from syncpose.capture import worker
     from syncpose.clock import monotonic_ns
 
     config = load_config(args.config)
@@ -149,7 +149,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 def cmd_align(args: argparse.Namespace) -> int:
     """The aligner alone in the foreground."""
-    from capture import align_loop
+    from syncpose.capture import align_loop
 
     config = load_config(args.config)
     align_loop.main(config.model_dump_json(), None, args.log_level)
@@ -157,7 +157,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_capture(args: argparse.Namespace) -> int:
-    from capture.bench import CaptureBenchOptions, run_repeated
+    from syncpose.capture.bench import CaptureBenchOptions, run_repeated
 
     opts = CaptureBenchOptions(
         cameras=args.cameras,
@@ -177,7 +177,7 @@ def cmd_bench_capture(args: argparse.Namespace) -> int:
 
 
 def _board_spec(args: argparse.Namespace) -> Any:
-    from calibration.boards import BoardSpec, read_caliscope_charuco
+    from syncpose.calibration.boards import BoardSpec, read_caliscope_charuco
 
     if args.board is not None:
         return read_caliscope_charuco(args.board)
@@ -229,9 +229,9 @@ def _print_feedback(lines: list[str]) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from calibration.intrinsics import CalibrationError
-    from calibration.pipeline import calibrate_live, calibrate_videos, compare_rigs
-    from calibration.rigfile import RigFileError, load_rig, write_rig
+    from syncpose.calibration.intrinsics import CalibrationError
+    from syncpose.calibration.pipeline import calibrate_live, calibrate_videos, compare_rigs
+    from syncpose.calibration.rigfile import RigFileError, load_rig, write_rig
 
     files = _video_files(args.videos or [])
     n_cameras = len(args.live) if args.live else len(files)
@@ -267,10 +267,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_intrinsics(args: argparse.Namespace) -> int:
     """One camera's intrinsics from a video or a folder of images."""
-    from calibration.boards import BoardDetector
-    from calibration.intrinsics import CalibrationError, calibrate_intrinsics
-    from calibration.pipeline import read_image_views, read_views
-    from calibration.rigfile import write_rig
+    from syncpose.calibration.boards import BoardDetector
+    from syncpose.calibration.intrinsics import CalibrationError, calibrate_intrinsics
+    from syncpose.calibration.pipeline import read_image_views, read_views
+    from syncpose.calibration.rigfile import write_rig
     from syncpose.camera import Rig
 
     try:
@@ -308,11 +308,11 @@ def cmd_intrinsics(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     """Estimate each camera's time offset from a board recording with per-frame times."""
 
-    from calibration.boards import BoardDetector
-    from calibration.intrinsics import CalibrationError
-    from calibration.pipeline import corner_array, read_views
-    from calibration.rigfile import RigFileError, load_rig
-    from calibration.sync import Track, estimate_offsets, read_frame_times
+    from syncpose.calibration.boards import BoardDetector
+    from syncpose.calibration.intrinsics import CalibrationError
+    from syncpose.calibration.pipeline import corner_array, read_views
+    from syncpose.calibration.rigfile import RigFileError, load_rig
+    from syncpose.calibration.sync import Track, estimate_offsets, read_frame_times
 
     try:
         rig = load_rig(args.rig)
@@ -359,7 +359,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_board(args: argparse.Namespace) -> int:
-    from calibration.boards import render_board
+    from syncpose.calibration.boards import render_board
 
     sheet = render_board(_board_spec(args), args.paper, args.dpi)
     if args.out.suffix.lower() == ".pdf":
@@ -371,7 +371,7 @@ def cmd_board(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_calibration(args: argparse.Namespace) -> int:
-    from calibration.bench import run_calibration_bench
+    from syncpose.calibration.bench import run_calibration_bench
 
     if not (args.data / "charuco.toml").exists():
         _out(f"bench calibration: {args.data} does not hold the ChArUco recording (charuco.toml)")
@@ -383,7 +383,7 @@ def cmd_bench_calibration(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_accuracy(args: argparse.Namespace) -> int:
-    from inference.accuracy import format_table, run_accuracy
+    from syncpose.inference.accuracy import format_table, run_accuracy
     from syncpose.simulate import DetectorNoise
 
     noise = DetectorNoise(
@@ -397,7 +397,7 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
     try:
         denoiser = None
         if "denoiser" in methods:
-            from inference.denoiser.runtime import DenoiserRuntime
+            from syncpose.inference.denoiser.runtime import DenoiserRuntime
 
             denoiser = DenoiserRuntime(
                 args.denoiser, prefer=args.provider, hypotheses=args.hypotheses, select=args.select
@@ -429,7 +429,7 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the denoiser (needs the ``train`` extra: torch)."""
     try:
-        from inference.denoiser.train import TrainConfig, train
+        from syncpose.inference.denoiser.train import TrainConfig, train
     except ImportError as exc:
         _out(f"train: {exc}; install the training extra: pip install -e '.[train]'")
         return 1
@@ -459,8 +459,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"wrote {args.out / 'denoiser.pt'}"
     )
     if args.export:
-        from inference.denoiser.export import export_onnx
-        from inference.denoiser.train import load_trained
+        from syncpose.inference.denoiser.export import export_onnx
+        from syncpose.inference.denoiser.train import load_trained
 
         path = export_onnx(
             load_trained(args.out / "denoiser.pt"),
@@ -479,7 +479,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_denoiser(args: argparse.Namespace) -> int:
-    from inference.denoiser.bench import run_denoiser_bench
+    from syncpose.inference.denoiser.bench import run_denoiser_bench
 
     try:
         report = run_denoiser_bench(
@@ -501,7 +501,7 @@ def cmd_bench_denoiser(args: argparse.Namespace) -> int:
 
 def cmd_bench_ablation(args: argparse.Namespace) -> int:
     try:
-        from inference.denoiser.ablation import format_ablation, run_ablation
+        from syncpose.inference.denoiser.ablation import format_ablation, run_ablation
     except ImportError as exc:
         _out(f"bench ablation: {exc}; it exports variants, so it needs the training extra")
         return 1

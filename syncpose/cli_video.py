@@ -47,7 +47,7 @@ def load_detector(path: Path | None) -> Any:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from calibration.rigfile import RigFileError
+    from syncpose.calibration.rigfile import RigFileError
     from syncpose.offline import find_videos, reconstruct, video_rig, write_reconstruction
 
     try:

@@ -1,7 +1,8 @@
 """Offline runs of a recorded rig: video sources → aligner → inference, in one process.
 
-The live rig's parts, unchanged — :class:`~capture.sources.video.VideoFileSource` per camera,
-the :class:`~capture.aligner.Aligner`, the :class:`~inference.pipeline.InferencePipeline` —
+The live rig's parts, unchanged — :class:`~syncpose.capture.sources.video.VideoFileSource`
+per camera, the :class:`~syncpose.capture.aligner.Aligner`, the
+:class:`~syncpose.inference.pipeline.InferencePipeline` —
 driven by a simulated clock instead of wall time, so a recording is reconstructed exactly as
 the live rig would have seen it, only as fast as the machine can go. This module composes
 ``capture`` and ``inference`` (which never import each other), like the CLI does.
@@ -36,7 +37,7 @@ from syncpose.config import (
 from syncpose.messages import Bundle, FrameHeader
 
 if TYPE_CHECKING:
-    from inference.pipeline import InferencePipeline, PoseOutput, ViewFrame
+    from syncpose.inference.pipeline import InferencePipeline, PoseOutput, ViewFrame
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 EPOCH_NS = 1_000 * NS_PER_S  # the recording's start on the simulated clock
@@ -146,9 +147,9 @@ def run_offline(
 ) -> Iterator[OfflineTick]:
     """Replay the rig's video cameras through its aligner and ``pipeline``; yields every
     bundle with a present view, in tick order. ``on_frame(n)``: frames read so far."""
-    from capture.aligner import Aligner, AlignerSettings
-    from capture.sources import EndOfStream, SourceUnavailable, make_source
-    from inference.pipeline import ViewFrame
+    from syncpose.capture.aligner import Aligner, AlignerSettings
+    from syncpose.capture.sources import EndOfStream, SourceUnavailable, make_source
+    from syncpose.inference.pipeline import ViewFrame
 
     sources = {}
     for cam in config.cameras:
@@ -240,8 +241,8 @@ def reconstruct(
 ) -> Reconstruction:
     """Run the video rig ``config`` offline through its pipeline (``method`` overrides the
     fusion: denoiser, time_aware or dlt) and summarise the result's quality and speed."""
-    from inference.pipeline import InferencePipeline
-    from inference.quality import summarise
+    from syncpose.inference.pipeline import InferencePipeline
+    from syncpose.inference.quality import summarise
     from syncpose.progress import ProgressLine
 
     pipeline = InferencePipeline.from_config(config, method)

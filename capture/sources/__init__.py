@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from capture.sources.base import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
-from capture.sources.opencv_source import OpenCVSource
-from capture.sources.synthetic import SyntheticSource
-from capture.sources.video import VideoFileSource
+from syncpose.capture.sources.base import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
+from syncpose.capture.sources.opencv_source import OpenCVSource
+from syncpose.capture.sources.synthetic import SyntheticSource
+from syncpose.capture.sources.video import VideoFileSource
 from syncpose.clock import Clock
 from syncpose.config import (
     OpenCVSourceConfig,

@@ -11,7 +11,7 @@ import logging
 import cv2
 import numpy as np
 
-from capture.sources.base import SourceFrame, SourceUnavailable
+from syncpose.capture.sources.base import SourceFrame, SourceUnavailable
 from syncpose.clock import NS_PER_MS, Clock, timed_grab
 from syncpose.config import OpenCVSourceConfig
 
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class OpenCVSource:
-    """A :class:`~capture.sources.base.FrameSource` over ``cv2.VideoCapture``."""
+    """A :class:`~syncpose.capture.sources.base.FrameSource` over ``cv2.VideoCapture``."""
 
     def __init__(self, config: OpenCVSourceConfig, *, camera_id: str, clock: Clock) -> None:
         self.config = config

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from capture.sources.base import SourceFrame
 from syncpose.camera import Camera
+from syncpose.capture.sources.base import SourceFrame
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns, period_ns
 from syncpose.config import SyntheticSourceConfig
 from syncpose.motion import Motion, load_motion
@@ -61,7 +61,7 @@ class SkeletonRenderer:
 
 
 class SyntheticSource:
-    """A :class:`~capture.sources.base.FrameSource` for a simulated camera."""
+    """A :class:`~syncpose.capture.sources.base.FrameSource` for a simulated camera."""
 
     def __init__(
         self,

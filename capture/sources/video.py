@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from capture.sources.base import EndOfStream, SourceFrame, SourceUnavailable
+from syncpose.capture.sources.base import EndOfStream, SourceFrame, SourceUnavailable
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns
 from syncpose.config import VideoSourceConfig
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 class VideoFileSource:
-    """A :class:`~capture.sources.base.FrameSource` replaying a video file."""
+    """A :class:`~syncpose.capture.sources.base.FrameSource` replaying a video file."""
 
     def __init__(
         self,

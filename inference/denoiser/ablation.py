@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.accuracy import run_accuracy, weak_sync_error_removed
-from inference.denoiser.export import export_onnx
-from inference.denoiser.runtime import DenoiserRuntime
-from inference.denoiser.train import load_trained
+from syncpose.inference.accuracy import run_accuracy, weak_sync_error_removed
+from syncpose.inference.denoiser.export import export_onnx
+from syncpose.inference.denoiser.runtime import DenoiserRuntime
+from syncpose.inference.denoiser.train import load_trained
 
 #: (label, DDIM steps, informed start, hypotheses, selection by reprojection)
 VARIANTS: tuple[tuple[str, int, bool, int, bool], ...] = (

@@ -2,7 +2,7 @@
 
 Inputs are real ones: a simulated 4-camera weakly synchronised clip from the bundled motion,
 turned into denoiser inputs exactly as at run time. Reported: latency per bundle at batch 1
-(p50, p99) for the graph alone and for a whole :class:`~inference.engine.PoseEngine` step
+(p50, p99) for the graph alone and for a whole :class:`~syncpose.inference.engine.PoseEngine` step
 (triangulation of the new frames, inputs from the window, graph), and bundles per second at
 batch ``batch``. torch is measured only where it is installed.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.denoiser.features import DenoiserInputs, sequence_inputs
-from inference.denoiser.runtime import DenoiserRuntime
+from syncpose.inference.denoiser.features import DenoiserInputs, sequence_inputs
+from syncpose.inference.denoiser.runtime import DenoiserRuntime
 from syncpose.motion import load_motion
 from syncpose.simulate import default_rig, simulate_clip
 
@@ -67,7 +67,7 @@ def run_denoiser_bench(
 
     # The live path per bundle: the engine triangulates the new frames, builds the inputs from
     # its window and runs the graph (what the inference worker does).
-    from inference.engine import PoseEngine, ViewKeypoints
+    from syncpose.inference.engine import PoseEngine, ViewKeypoints
 
     engine = PoseEngine(seq.rig, runtime)
     names = seq.rig.names
@@ -111,8 +111,8 @@ def _torch_figures(
     try:
         import torch
 
-        from inference.denoiser.export import torch_outputs
-        from inference.denoiser.train import load_trained
+        from syncpose.inference.denoiser.export import torch_outputs
+        from syncpose.inference.denoiser.train import load_trained
     except ImportError:
         return {"skipped": "torch is not installed (pip install -e '.[train]')"}
     weights = runtime.path.with_suffix(".pt")

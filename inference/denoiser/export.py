@@ -1,4 +1,5 @@
-"""Export the whole DDIM loop (:class:`~inference.denoiser.model.Sampler`) as one ONNX graph.
+"""Export the whole DDIM loop (:class:`~syncpose.inference.denoiser.model.Sampler`) as one ONNX
+graph.
 
 Batch (B), observations (O = 2 x views) and hypotheses (N) are dynamic; the step count and the
 start (informed or pure noise) are fixed per graph and recorded in its metadata, with the
@@ -16,8 +17,8 @@ import numpy as np
 import onnx
 import torch
 
-from inference.denoiser.features import HISTORY, INPUT_NAMES
-from inference.denoiser.model import Denoiser, Sampler
+from syncpose.inference.denoiser.features import HISTORY, INPUT_NAMES
+from syncpose.inference.denoiser.model import Denoiser, Sampler
 from syncpose.skeleton import JOINTS
 
 OUTPUT_NAMES = ("pose", "spread", "selected", "hypotheses")

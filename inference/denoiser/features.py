@@ -24,9 +24,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
-from calibration.triangulate import triangulate
-from inference.baselines import reject_px, time_aware_points
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
+from syncpose.inference.baselines import reject_px, time_aware_points
 from syncpose.skeleton import JOINTS
 
 FloatArray = npt.NDArray[np.float64]

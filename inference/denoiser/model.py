@@ -217,8 +217,9 @@ def start_sigma(cond: dict[str, Tensor], informed: bool = True) -> Tensor:
 class Sampler(nn.Module):
     """The whole DDIM loop as one module (what is exported to ONNX).
 
-    Inputs: the evidence (see :mod:`inference.denoiser.features`) and ``noise`` (B, N, J, 3)
-    standard normal draws, one per hypothesis (inputs, so runs are reproducible). Outputs:
+    Inputs: the evidence (see :mod:`syncpose.inference.denoiser.features`) and ``noise``
+    (B, N, J, 3) standard normal draws, one per hypothesis (inputs, so runs are reproducible).
+    Outputs:
     ``pose`` (B, J, 3) the hypotheses' mean, ``spread`` (B, J) their RMS distance from it
     (metres), ``selected`` (B, J, 3) per joint the hypothesis with the lowest reprojection
     error, and ``hypotheses`` (B, N, J, 3).

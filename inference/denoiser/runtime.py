@@ -1,9 +1,9 @@
 """The denoiser at run time: the exported ONNX sampler through onnxruntime (no torch).
 
 :class:`DenoiserRuntime` loads a model (the shipped one by default), chooses the execution
-provider by probing (see :mod:`inference.runtime`) and refines batches of bundles; each result
-has the pose (the hypotheses' mean, or per joint the hypothesis that best agrees with the 2D
-evidence), the per-joint uncertainty (the hypotheses' spread) and what ran.
+provider by probing (see :mod:`syncpose.inference.runtime`) and refines batches of bundles;
+each result has the pose (the hypotheses' mean, or per joint the hypothesis that best agrees
+with the 2D evidence), the per-joint uncertainty (the hypotheses' spread) and what ran.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inference.denoiser.features import DenoiserInputs, sequence_inputs
-from inference.runtime import OnnxModel
+from syncpose.inference.denoiser.features import DenoiserInputs, sequence_inputs
+from syncpose.inference.runtime import OnnxModel
 from syncpose.simulate import Sequence2D
 
 FloatArray = npt.NDArray[np.float64]

@@ -33,15 +33,20 @@ import numpy.typing as npt
 import torch
 import yaml
 
-from inference.denoiser.features import INPUT_NAMES, DenoiserInputs, sequence_inputs, to_body
-from inference.denoiser.model import (
+from syncpose.camera import Rig, look_at
+from syncpose.inference.denoiser.features import (
+    INPUT_NAMES,
+    DenoiserInputs,
+    sequence_inputs,
+    to_body,
+)
+from syncpose.inference.denoiser.model import (
     SIGMA_START_MISSING,
     Denoiser,
     ModelConfig,
     Sampler,
     preconditioning,
 )
-from syncpose.camera import Rig, look_at
 from syncpose.motion import load_motion
 from syncpose.simulate import DetectorNoise, SyncModel, default_rig, random_rig, simulate_clip
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inference.detectors.base import Detector, Keypoints, ViewImage, ViewPool
 from syncpose.camera import Rig
 from syncpose.config import (
     MediaPipeDetectorConfig,
     OnnxDetectorConfig,
     SyntheticDetectorConfig,
 )
+from syncpose.inference.detectors.base import Detector, Keypoints, ViewImage, ViewPool
 
 __all__ = ["Detector", "Keypoints", "ViewImage", "ViewPool", "make_detector"]
 
@@ -25,13 +25,13 @@ def make_detector(
     """The detector for ``rig`` (camera names = the rig's camera ids)."""
     camera_ids: Sequence[str] = rig.names
     if isinstance(config, SyntheticDetectorConfig):
-        from inference.detectors.synthetic import SyntheticDetector
+        from syncpose.inference.detectors.synthetic import SyntheticDetector
 
         return SyntheticDetector(config, rig)
     if isinstance(config, OnnxDetectorConfig):
-        from inference.detectors.onnx_keypoints import OnnxKeypointDetector
+        from syncpose.inference.detectors.onnx_keypoints import OnnxKeypointDetector
 
         return OnnxKeypointDetector(config, provider)
-    from inference.detectors.mediapipe_pose import MediaPipeDetector
+    from syncpose.inference.detectors.mediapipe_pose import MediaPipeDetector
 
     return MediaPipeDetector(config, camera_ids, threads)

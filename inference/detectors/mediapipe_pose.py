@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from inference.detectors.base import Keypoints, ViewImage, ViewPool
 from syncpose.config import MediaPipeDetectorConfig
+from syncpose.inference.detectors.base import Keypoints, ViewImage, ViewPool
 from syncpose.skeleton import BLAZEPOSE33
 
 FloatArray = npt.NDArray[np.float64]

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from inference.detectors.base import Keypoints, ViewImage
-from inference.runtime import OnnxModel
 from syncpose.config import OnnxDetectorConfig
+from syncpose.inference.detectors.base import Keypoints, ViewImage
+from syncpose.inference.runtime import OnnxModel
 from syncpose.skeleton import MAPS
 
 FloatArray = npt.NDArray[np.float64]

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inference.detectors.base import Keypoints, ViewImage
 from syncpose.camera import Rig
 from syncpose.config import SyntheticDetectorConfig
+from syncpose.inference.detectors.base import Keypoints, ViewImage
 from syncpose.simulate import DetectorErrorStream, DetectorNoise
 from syncpose.skeleton import MOCAP
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.hub import PoseHub, pose_json
-from server.metrics import Metrics
-from server.recording import RecordingStore
 from syncpose.config import ServerConfig
 from syncpose.messages import CameraSync, PoseResult, RigStatus, WorkerStatus
+from syncpose.server.app import create_app
+from syncpose.server.hub import PoseHub, pose_json
+from syncpose.server.metrics import Metrics
+from syncpose.server.recording import RecordingStore
 from syncpose.simulate import default_rig
 from syncpose.skeleton import JOINTS
 
@@ -242,7 +242,7 @@ def test_a_slow_client_gets_latest_only_and_never_holds_others_back() -> None:
 RECORDER = """
 import sys, time
 from pathlib import Path
-from server.recording import RecordingStore
+from syncpose.server.recording import RecordingStore
 store = RecordingStore(Path(sys.argv[1]))
 store.start("crash")
 k = 0
@@ -290,11 +290,11 @@ def test_preview_frames_flow_only_while_watched(tmp_path: Path) -> None:
 
     import zmq
 
-    from capture.bench import free_port_block
-    from server.listener import BusListener
     from syncpose.bus import SocketTimeouts, publish_message, publisher
+    from syncpose.capture.bench import free_port_block
     from syncpose.configfile import parse_config
     from syncpose.messages import Frame, FrameHeader
+    from syncpose.server.listener import BusListener
 
     base = free_port_block(6)
     rig = parse_config(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
-from calibration.rigfile import load_rig
+from syncpose.calibration.rigfile import load_rig
 from tests.api.test_server import TOKEN, Rig, auth
 from tests.conftest import shared_file
 

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
-from calibration.triangulate import triangulate
-from capture.bench import free_port_block
-from inference.baselines import reject_px
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Camera, Rig
+from syncpose.capture.bench import free_port_block
+from syncpose.inference.baselines import reject_px
 from tests.integration.test_cli import session_processes
 
 ROOT = Path(__file__).resolve().parents[2]

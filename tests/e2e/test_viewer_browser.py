@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import uvicorn
 
-from capture.bench import free_port_block
-from server.app import create_app
-from server.hub import PoseHub, pose_json
-from server.metrics import Metrics
-from server.recording import RecordingStore
+from syncpose.capture.bench import free_port_block
 from syncpose.config import ServerConfig
 from syncpose.messages import PoseResult
+from syncpose.server.app import create_app
+from syncpose.server.hub import PoseHub, pose_json
+from syncpose.server.metrics import Metrics
+from syncpose.server.recording import RecordingStore
 from syncpose.simulate import default_rig
 from syncpose.skeleton import JOINTS, MOCAP
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from inference.runtime import open_session
+from syncpose.inference.runtime import open_session
 from tests.unit.test_runtime import tiny_model
 
 

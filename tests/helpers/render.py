@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from calibration.boards import BoardSpec
+from syncpose.calibration.boards import BoardSpec
 from syncpose.camera import Camera
 
 _TEXTURES: dict[BoardSpec, tuple[npt.NDArray[np.uint8], float]] = {}

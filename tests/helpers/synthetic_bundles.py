@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from capture.sources.synthetic import SyntheticSource
-from inference.pipeline import ViewFrame
+from syncpose.capture.sources.synthetic import SyntheticSource
 from syncpose.clock import NS_PER_S, FakeClock, period_ns
 from syncpose.config import RigConfig
 from syncpose.configfile import parse_config
+from syncpose.inference.pipeline import ViewFrame
 from syncpose.messages import Bundle, BundleView, FrameHeader
 from syncpose.skeleton import MOCAP
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.rigfile import read_rig
+from syncpose.calibration.rigfile import read_rig
 from syncpose.cli import main
 from tests.conftest import shared_file
 

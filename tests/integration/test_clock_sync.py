@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import zmq
 
-from capture.align_loop import AlignerLoop
-from capture.bench import free_port_block, wrap_ms
-from capture.rig import RigWatcher
-from capture.sources import make_source
-from capture.worker import CaptureWorker
+from syncpose.capture.align_loop import AlignerLoop
+from syncpose.capture.bench import free_port_block, wrap_ms
+from syncpose.capture.rig import RigWatcher
+from syncpose.capture.sources import make_source
+from syncpose.capture.worker import CaptureWorker
 from syncpose.clock import NS_PER_MS, NS_PER_S, MonotonicClock, ShiftedClock
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle

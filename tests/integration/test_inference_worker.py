@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import zmq
 
-from capture.bench import free_port_block
-from inference.pipeline import InferencePipeline
-from inference.worker import InferenceWorker
 from syncpose.bus import SocketTimeouts, publish_message, publisher, subscriber
+from syncpose.capture.bench import free_port_block
+from syncpose.inference.pipeline import InferencePipeline
+from syncpose.inference.worker import InferenceWorker
 from syncpose.messages import Decoder, Frame, PoseResult, WorkerStatus
 from tests.helpers.synthetic_bundles import synthetic_rig_config, synthetic_ticks
 

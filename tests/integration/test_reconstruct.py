@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.rigfile import write_rig
+from syncpose.calibration.rigfile import write_rig
 from syncpose.camera import Rig, look_at, ring_position
 from syncpose.cli import main
 from syncpose.posefile import read_poses

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import zmq
 
-from capture.bench import free_port_block, wrap_ms
-from capture.rig import RigWatcher, rig_processes
+from syncpose.capture.bench import free_port_block, wrap_ms
+from syncpose.capture.rig import RigWatcher, rig_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle

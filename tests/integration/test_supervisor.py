@@ -11,8 +11,8 @@ from typing import Any
 
 import zmq
 
-from capture.bench import free_port_block
-from capture.rig import RigWatcher, run_rig
+from syncpose.capture.bench import free_port_block
+from syncpose.capture.rig import RigWatcher, run_rig
 from syncpose.configfile import parse_config
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capture.aligner import Aligner, AlignerSettings, best_tick_phase, worst_offset
+from syncpose.capture.aligner import Aligner, AlignerSettings, best_tick_phase, worst_offset
 from syncpose.clock import NS_PER_MS, NS_PER_S, period_ns
 from syncpose.messages import Bundle, FrameHeader
 

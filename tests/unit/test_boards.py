@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.boards import (
+from syncpose.calibration.boards import (
     BoardDetector,
     BoardError,
     BoardSpec,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.boards import BoardDetector, BoardSpec
-from calibration.extrinsics import BOARD_TO_Z_UP, calibrate_extrinsics
-from calibration.intrinsics import BoardView, CalibrationError, calibrate_intrinsics, observe
+from syncpose.calibration.boards import BoardDetector, BoardSpec
+from syncpose.calibration.extrinsics import BOARD_TO_Z_UP, calibrate_extrinsics
+from syncpose.calibration.intrinsics import (
+    BoardView,
+    CalibrationError,
+    calibrate_intrinsics,
+    observe,
+)
 from syncpose.camera import Camera, look_at, rigid_fit, rodrigues_to_matrix
 from tests.helpers.render import render_view
 

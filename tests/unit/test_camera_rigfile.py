@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.rigfile import (
+from syncpose.calibration.rigfile import (
     RigFileError,
     load_rig,
     read_caliscope,

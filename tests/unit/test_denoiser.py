@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.accuracy import run_accuracy
-from inference.denoiser.features import sequence_inputs, to_body, to_world
-from inference.denoiser.runtime import DEFAULT_MODEL, DenoiserRuntime, denoise_sequence
+from syncpose.inference.accuracy import run_accuracy
+from syncpose.inference.denoiser.features import sequence_inputs, to_body, to_world
+from syncpose.inference.denoiser.runtime import DEFAULT_MODEL, DenoiserRuntime, denoise_sequence
 from syncpose.motion import Clip, load_motion
 from syncpose.simulate import DetectorNoise, SyncModel, default_rig, random_rig, simulate_clip
 from syncpose.skeleton import JOINTS
@@ -122,8 +122,9 @@ def test_running_the_denoiser_never_imports_torch() -> None:
     import sys
 
     code = (
-        "import sys; from inference.denoiser.runtime import DenoiserRuntime, denoise_sequence;"
-        "from inference.accuracy import run_accuracy; DenoiserRuntime();"
+        "import sys;"
+        "from syncpose.inference.denoiser.runtime import DenoiserRuntime, denoise_sequence;"
+        "from syncpose.inference.accuracy import run_accuracy; DenoiserRuntime();"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

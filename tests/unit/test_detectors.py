@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.detectors import ViewImage, make_detector
-from inference.detectors.onnx_keypoints import OnnxKeypointDetector
 from syncpose.camera import Rig
 from syncpose.config import OnnxDetectorConfig, SyntheticDetectorConfig
+from syncpose.inference.detectors import ViewImage, make_detector
+from syncpose.inference.detectors.onnx_keypoints import OnnxKeypointDetector
 from syncpose.simulate import default_rig
 from syncpose.skeleton import BLAZEPOSE33, COCO17, JOINTS, MOCAP
 from tests.conftest import shared_file
@@ -166,7 +166,7 @@ def test_mediapipe_maps_a_real_person_into_the_skeleton() -> None:
     """A frame of the shared real video: every joint found, the mapping's mid-points right,
     and the body the right way up and the right way round."""
     video = shared_file("video/pose2sim_single/videos/cam02.mp4")
-    from inference.detectors.mediapipe_pose import MediaPipePose
+    from syncpose.inference.detectors.mediapipe_pose import MediaPipePose
 
     cap = cv2.VideoCapture(str(video))
     cap.set(cv2.CAP_PROP_POS_FRAMES, 10)

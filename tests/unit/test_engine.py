@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.baselines import time_aware
-from inference.denoiser.features import sequence_inputs
-from inference.denoiser.runtime import DenoiserRuntime
-from inference.engine import PoseEngine, ViewKeypoints
-from inference.filters import OneEuroConfig
+from syncpose.inference.baselines import time_aware
+from syncpose.inference.denoiser.features import sequence_inputs
+from syncpose.inference.denoiser.runtime import DenoiserRuntime
+from syncpose.inference.engine import PoseEngine, ViewKeypoints
+from syncpose.inference.filters import OneEuroConfig
 from syncpose.motion import load_motion
 from syncpose.simulate import Sequence2D, SyncModel, default_rig, simulate_clip
 

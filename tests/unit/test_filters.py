@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.filters import OneEuro, OneEuroConfig
+from syncpose.inference.filters import OneEuro, OneEuroConfig
 
 
 def test_still_noise_is_smoothed_and_a_fast_ramp_is_followed() -> None:

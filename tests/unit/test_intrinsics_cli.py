@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.rigfile import read_rig
+from syncpose.calibration.rigfile import read_rig
 from syncpose.cli import main
 from tests.helpers.render import render_view
 from tests.unit.test_calibrate_synthetic import SPEC, board_poses, true_cameras

@@ -14,7 +14,7 @@ mediapipe = pytest.importorskip("mediapipe", reason="mediapipe is not installed"
 
 @pytest.mark.shared_data
 def test_detects_the_person_on_real_frames_mapped_to_the_skeleton() -> None:
-    from inference.detectors.mediapipe_pose import MediaPipePose, default_model_path
+    from syncpose.inference.detectors.mediapipe_pose import MediaPipePose, default_model_path
 
     assert default_model_path().stat().st_size > 1_000_000
     cap = cv2.VideoCapture(str(shared_file("video/pose2sim_single/videos/cam02.mp4")))
@@ -46,7 +46,7 @@ def test_detects_the_person_on_real_frames_mapped_to_the_skeleton() -> None:
 
 
 def test_no_person_gives_nan_and_zero_confidence() -> None:
-    from inference.detectors.mediapipe_pose import MediaPipePose
+    from syncpose.inference.detectors.mediapipe_pose import MediaPipePose
 
     with MediaPipePose() as detector:
         kp = detector.detect(np.full((480, 640, 3), 127, np.uint8), 0)

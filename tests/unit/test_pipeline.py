@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from inference.detectors import Keypoints, ViewImage
-from inference.pipeline import InferencePipeline
+from syncpose.inference.detectors import Keypoints, ViewImage
+from syncpose.inference.pipeline import InferencePipeline
 from syncpose.skeleton import JOINTS
 from tests.helpers.synthetic_bundles import synthetic_rig_config, synthetic_ticks
 

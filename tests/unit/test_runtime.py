@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from inference.runtime import OnnxModel, open_session
+from syncpose.inference.runtime import OnnxModel, open_session
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed")
 

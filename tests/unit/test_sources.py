@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.sources import EndOfStream, SourceUnavailable
-from capture.sources.opencv_source import OpenCVSource
-from capture.sources.synthetic import SyntheticSource
-from capture.sources.video import VideoFileSource
+from syncpose.capture.sources import EndOfStream, SourceUnavailable
+from syncpose.capture.sources.opencv_source import OpenCVSource
+from syncpose.capture.sources.synthetic import SyntheticSource
+from syncpose.capture.sources.video import VideoFileSource
 from syncpose.clock import NS_PER_MS, NS_PER_S, FakeClock
 from syncpose.config import OpenCVSourceConfig, SyntheticSourceConfig, VideoSourceConfig
 from tests.conftest import shared_file

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.swaps import fix_left_right
+from syncpose.inference.swaps import fix_left_right
 from syncpose.motion import load_motion
 from syncpose.simulate import default_rig
 from syncpose.skeleton import LEFT_RIGHT, MOCAP

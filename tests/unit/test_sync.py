@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
+from syncpose.calibration.sync import Track, estimate_offsets, read_frame_times, simulate_tracks
 from syncpose.camera import Rig, look_at, ring_position
 from tests.conftest import shared_file
 

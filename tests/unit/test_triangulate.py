@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from calibration.rigfile import read_caliscope
-from calibration.triangulate import triangulate
+from syncpose.calibration.rigfile import read_caliscope
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig, look_at, ring_position
 from tests.conftest import shared_file
 

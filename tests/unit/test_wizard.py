@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.boards import BoardDetector
-from calibration.intrinsics import CalibrationError, observe
-from calibration.wizard import CalibrationWizard, Step, WizardError
+from syncpose.calibration.boards import BoardDetector
+from syncpose.calibration.intrinsics import CalibrationError, observe
+from syncpose.calibration.wizard import CalibrationWizard, Step, WizardError
 from tests.helpers.render import render_view
 from tests.unit.test_calibrate_synthetic import SIZE, SPEC, board_poses, true_cameras
 

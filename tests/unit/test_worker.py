@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import zmq
 
-from capture.bench import free_port_block
-from capture.sources import SourceFrame, SourceUnavailable
-from capture.sources.opencv_source import OpenCVSource
-from capture.worker import CaptureWorker
 from syncpose.bus import SocketTimeouts, subscriber
+from syncpose.capture.bench import free_port_block
+from syncpose.capture.sources import SourceFrame, SourceUnavailable
+from syncpose.capture.sources.opencv_source import OpenCVSource
+from syncpose.capture.worker import CaptureWorker
 from syncpose.clock import MonotonicClock
 from syncpose.config import RigConfig
 from syncpose.messages import Decoder, Frame, FrameHeader, WorkerStatus
