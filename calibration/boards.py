@@ -15,9 +15,8 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from syncpose.arrays import FloatArray, ImageArray, IntArray
 
 PAPER_MM: dict[str, tuple[float, float]] = {
     "A4": (210.0, 297.0),
@@ -118,7 +117,7 @@ class Detection:
     """Board corners found in one image: ``corners`` (N, 2) pixels, ``ids`` (N,) corner ids."""
 
     corners: FloatArray
-    ids: npt.NDArray[np.int64]
+    ids: IntArray
     inverted: bool = False
 
     @property
@@ -138,7 +137,7 @@ class BoardDetector:
             self._charuco = cv2.aruco.CharucoDetector(self._board)
         self._object_points = spec.object_points()
 
-    def detect(self, image: npt.NDArray[np.uint8]) -> Detection:
+    def detect(self, image: ImageArray) -> Detection:
         """Corners of the board in ``image``; an empty detection when it is not seen."""
         gray = np.asarray(
             image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8
@@ -152,7 +151,7 @@ class BoardDetector:
                 best = found
         return best
 
-    def _detect(self, gray: npt.NDArray[np.uint8], inverted: bool) -> Detection:
+    def _detect(self, gray: ImageArray, inverted: bool) -> Detection:
         if self.spec.kind == "charuco":
             corners, ids, _, _ = self._charuco.detectBoard(gray)
             if ids is None or len(ids) == 0:
@@ -181,7 +180,7 @@ class BoardDetector:
 class PrintableBoard:
     """A board rendered for a sheet of paper: ``image`` grey, ``dpi``, ``paper`` size in mm."""
 
-    image: npt.NDArray[np.uint8]
+    image: ImageArray
     dpi: float
     paper_mm: tuple[float, float]
 

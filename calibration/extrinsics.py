@@ -25,13 +25,13 @@ import numpy.typing as npt
 from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 
+from syncpose.arrays import FloatArray, IntArray
 from syncpose.calibration.boards import BoardDetector, Detection
 from syncpose.calibration.intrinsics import CalibrationError
 from syncpose.camera import Camera, Rig, matrix_to_rodrigues, rodrigues_to_matrix
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
 Pose = FloatArray  # (4, 4) homogeneous transform
 #: ``detections[camera][frame]``; a frame key (any hashable) means one moment for all cameras.
 Detections = Mapping[str, Mapping[Any, Detection]]
@@ -206,7 +206,7 @@ def _observations(
     frames: list[Hashable],
     detector: BoardDetector,
     min_corners: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray, FloatArray]:
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
     """Flat arrays: camera index, frame index, board point (N, 3), pixel (N, 2)."""
     frame_index = {f: i for i, f in enumerate(frames)}
     ci, fi, obj, img = [], [], [], []

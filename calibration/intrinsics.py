@@ -20,12 +20,10 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray, ImageArray, IntArray
 from syncpose.calibration.boards import BoardDetector, Detection
 from syncpose.camera import Camera
-
-FloatArray = npt.NDArray[np.float64]
 
 COVERAGE_GRID = (3, 3)  # rows, columns of the coverage map used for feedback
 
@@ -43,7 +41,7 @@ class BoardView:
     sharpness: float
 
 
-def observe(detector: BoardDetector, image: npt.NDArray[np.uint8], frame: int) -> BoardView:
+def observe(detector: BoardDetector, image: ImageArray, frame: int) -> BoardView:
     """Detect the board and measure its sharpness (variance of the Laplacian around it)."""
     det = detector.detect(image)
     sharpness = 0.0
@@ -59,7 +57,7 @@ def observe(detector: BoardDetector, image: npt.NDArray[np.uint8], frame: int) -
 
 def coverage_map(
     views: Sequence[BoardView], size: tuple[int, int], grid: tuple[int, int] = COVERAGE_GRID
-) -> npt.NDArray[np.int64]:
+) -> IntArray:
     """(rows, cols) count of detected corners in each cell of the image."""
     counts = np.zeros(grid, dtype=np.int64)
     for v in views:
@@ -70,7 +68,7 @@ def coverage_map(
 
 def _cells(
     corners: FloatArray, size: tuple[int, int], grid: tuple[int, int]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[IntArray, IntArray]:
     """(row, column) of the grid cell of each corner (N, 2) in an image of ``size``."""
     w, h = size
     c = np.clip((corners[:, 0] / w * grid[1]).astype(np.int64), 0, grid[1] - 1)
@@ -78,7 +76,7 @@ def _cells(
     return r, c
 
 
-def coverage_feedback(camera: str, counts: npt.NDArray[np.int64]) -> list[str]:
+def coverage_feedback(camera: str, counts: IntArray) -> list[str]:
     """What the user should still do, in words ("camera 3 has seen the board in the left third
     of the image only"). Empty when every cell has corners."""
     rows, cols = counts.shape
@@ -218,7 +216,7 @@ class IntrinsicsResult:
     rms_px: float
     per_view_error_px: dict[int, float]
     rejected: dict[int, str]
-    coverage: npt.NDArray[np.int64]
+    coverage: IntArray
     feedback: list[str] = field(default_factory=list)
     lens_model: str = ""
     held_out_error_px: dict[str, float] = field(default_factory=dict)

@@ -17,8 +17,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.calibration.boards import BoardDetector, BoardSpec, Detection
 from syncpose.calibration.intrinsics import BoardView, CalibrationError, observe
 from syncpose.calibration.triangulate import Triangulation, triangulate
@@ -26,8 +26,6 @@ from syncpose.calibration.wizard import CalibrationWizard
 from syncpose.camera import Rig, rigid_fit
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass

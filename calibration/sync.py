@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Camera, Rig
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

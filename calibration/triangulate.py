@@ -15,10 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.arrays import BoolArray, FloatArray, IntArray
 from syncpose.camera import Camera, Rig
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Triangulation:
     views_used: BoolArray
 
     @property
-    def n_views(self) -> npt.NDArray[np.int64]:
+    def n_views(self) -> IntArray:
         """(*S,) number of views used."""
         return np.asarray(self.views_used.sum(axis=0), dtype=np.int64)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.camera import Rig
 from syncpose.inference.baselines import METHODS
 from syncpose.inference.metrics import evaluate
@@ -32,8 +32,6 @@ from syncpose.simulate import (
     random_rig,
     simulate_clip,
 )
-
-FloatArray = npt.NDArray[np.float64]
 
 MIN_GAP_MM = 0.5
 LEARNED = ("denoiser",)

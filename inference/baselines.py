@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
 from syncpose.simulate import Sequence2D
-
-FloatArray = npt.NDArray[np.float64]
 
 #: View rejection threshold of the DLT in pixels at 1000 px focal length (Pose2Sim's order of
 #: magnitude); each camera's threshold scales with its focal length (:func:`reject_px`), so a

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
 from syncpose.inference.baselines import reject_px
@@ -30,8 +30,6 @@ from syncpose.inference.denoiser.features import (
 from syncpose.inference.denoiser.runtime import DenoiserRuntime
 from syncpose.inference.filters import OneEuro, OneEuroConfig
 from syncpose.skeleton import JOINTS
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from syncpose.arrays import FloatArray
 
 
 def _alpha(cutoff_hz: FloatArray | float, dt: float) -> FloatArray:

@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.skeleton import GROUPS, joint_index
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def procrustes_aligned(pred: FloatArray, truth: FloatArray) -> FloatArray:

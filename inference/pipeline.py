@@ -18,12 +18,11 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import AnyArray, FloatArray, ImageArray
 from syncpose.calibration.rigfile import rig_calibration
 from syncpose.camera import Camera, Rig
 from syncpose.clock import NS_PER_S
@@ -38,7 +37,6 @@ from syncpose.skeleton import JOINTS
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
 
 #: Frames whose size differs from the calibration's by less than this are used as they are
 #: (a 1080-wide video of a camera calibrated at 1088 is the same pixel grid, cropped).
@@ -51,13 +49,13 @@ class ViewFrame:
     JPEG bytes (N,)), plus a synthetic camera's true keypoints (see :class:`Frame`)."""
 
     header: FrameHeader
-    pixels: npt.NDArray[np.uint8] | None
+    pixels: ImageArray | None
     keypoints_true: FloatArray | None = None
     keypoint_names: tuple[str, ...] | None = None
     keypoints_depth: FloatArray | None = None
 
     @classmethod
-    def from_message(cls, frame: Frame, arrays: Mapping[str, npt.NDArray[Any]]) -> ViewFrame:
+    def from_message(cls, frame: Frame, arrays: Mapping[str, AnyArray]) -> ViewFrame:
         def floats(name: str) -> FloatArray | None:
             a = arrays.get(name)
             return None if a is None else np.asarray(a, dtype=np.float64)
@@ -71,9 +69,7 @@ class ViewFrame:
             keypoints_depth=floats("keypoints_depth"),
         )
 
-    def view(
-        self, camera_id: str, image: npt.NDArray[np.uint8] | None, t_capture_ns: int
-    ) -> ViewImage:
+    def view(self, camera_id: str, image: ImageArray | None, t_capture_ns: int) -> ViewImage:
         """This frame as a detector takes it (``image``: its decoded pixels)."""
         return ViewImage(
             camera_id,
@@ -115,7 +111,7 @@ class PoseOutput:
     """A result ready to publish: the message and its arrays (see :class:`PoseResult`)."""
 
     message: PoseResult
-    arrays: dict[str, npt.NDArray[Any]]
+    arrays: dict[str, AnyArray]
 
     @property
     def positions(self) -> FloatArray:
@@ -205,7 +201,7 @@ class InferencePipeline:
 
     # -- stages ------------------------------------------------------------------------------
 
-    def _decode(self, frame: ViewFrame) -> npt.NDArray[np.uint8] | None:
+    def _decode(self, frame: ViewFrame) -> ImageArray | None:
         if not self._needs_pixels or frame.pixels is None:
             return None
         if frame.header.encoding == "raw":
@@ -400,7 +396,7 @@ class InferencePipeline:
             reason=reason,
             latency_ms={k: round(v, 3) for k, v in latency.items()},
         )
-        arrays: dict[str, npt.NDArray[Any]] = {
+        arrays: dict[str, AnyArray] = {
             "positions": result.pose.astype(np.float32),
             "uncertainty": result.uncertainty.astype(np.float32),
         }

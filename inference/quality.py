@@ -16,13 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.camera import Rig
 from syncpose.inference.baselines import reject_px
 from syncpose.skeleton import JOINTS, PARENTS
-
-FloatArray = npt.NDArray[np.float64]
 
 LIMB_BONES: tuple[tuple[str, str], ...] = tuple(
     (JOINTS[PARENTS[j]], JOINTS[j])

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+
+from syncpose.arrays import AnyArray
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class OnnxModel:
     def provider(self) -> str:
         return self.choice.provider
 
-    def run(self, inputs: Mapping[str, npt.ArrayLike]) -> dict[str, npt.NDArray[Any]]:
+    def run(self, inputs: Mapping[str, npt.ArrayLike]) -> dict[str, AnyArray]:
         missing = set(self.input_names) - set(inputs)
         if missing:
             raise ValueError(

@@ -8,14 +8,12 @@ the consensus); with two, nothing is changed.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import BoolArray, FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
 from syncpose.inference.baselines import reject_px
 from syncpose.skeleton import JOINTS, LEFT_RIGHT
-
-FloatArray = npt.NDArray[np.float64]
 
 _SWAPPED = np.arange(len(JOINTS))
 for _a, _b in LEFT_RIGHT:
@@ -58,7 +56,7 @@ def fix_left_right(
 
 
 def _leave_one_out_errors(
-    rig: Rig, points: FloatArray, confidence: FloatArray, usable: npt.NDArray[np.bool_]
+    rig: Rig, points: FloatArray, confidence: FloatArray, usable: BoolArray
 ) -> list[tuple[int, float, float]]:
     """Per usable view: its median error against the other views' triangulation, as detected
     and with left and right exchanged."""

@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy.typing as npt
-
+from syncpose.arrays import AnyArray
 from syncpose.messages import PoseResult, RigStatus, WorkerStatus
 from syncpose.posefile import json_points, json_values
 
 
-def pose_json(pose: PoseResult, arrays: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
+def pose_json(pose: PoseResult, arrays: dict[str, AnyArray]) -> dict[str, Any]:
     """A :class:`PoseResult` as JSON-ready data (NaN → null)."""
     out: dict[str, Any] = {
         **pose.model_dump(mode="json"),

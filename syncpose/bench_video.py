@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray
 from syncpose.clock import NS_PER_S
 from syncpose.config import InferenceConfig, RigConfig
 from syncpose.offline import Reconstruction, find_videos, reconstruct, video_rig
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
 
 METHODS = ("dlt", "time_aware", "denoiser")
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.arrays import BoolArray
+
 _BLOCK = 512
 _INTEL = 84
 _KEY = 0x50
@@ -77,7 +79,7 @@ def write_c3d(
     struct.pack_into("<f", header, 20, rate_hz)
 
     frames = np.zeros((K, J, 4), dtype="<f4")
-    known: npt.NDArray[np.bool_] = np.asarray(np.isfinite(pos).all(axis=-1), dtype=np.bool_)
+    known: BoolArray = np.asarray(np.isfinite(pos).all(axis=-1), dtype=np.bool_)
     frames[..., :3] = np.where(known[..., None], pos * 1000.0, 0.0)
     frames[..., 3] = np.where(known, 0.0, -1.0)  # residual: negative = point not known
     data = frames.tobytes()

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from syncpose.arrays import BoolArray, FloatArray
 
 _UNDISTORT_ITERATIONS = 30
 
@@ -186,7 +186,7 @@ class Camera:
                 break
         return np.stack([x, y], axis=-1)
 
-    def in_image(self, uv: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    def in_image(self, uv: npt.ArrayLike) -> BoolArray:
         """Which pixels (..., 2) fall inside the image (NaN: no)."""
         p = np.asarray(uv, dtype=np.float64)
         u, v = p[..., 0], p[..., 1]

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from syncpose.arrays import AnyArray
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ TOPIC_TYPES: dict[bytes, type[Message]] = {cls.TOPIC: cls for cls in MESSAGE_TYP
 Buffer = bytes | memoryview
 
 
-def encode(message: Message, arrays: Mapping[str, npt.NDArray[Any]] | None = None) -> list[Buffer]:
+def encode(message: Message, arrays: Mapping[str, AnyArray] | None = None) -> list[Buffer]:
     """Encode ``message`` (and its arrays, in order) as multipart frames.
 
     Arrays are sent without a copy when they are C-contiguous; the caller must not modify them
@@ -285,7 +286,7 @@ class Decoded:
     """A decoded message with its arrays (read-only views on the received buffers)."""
 
     message: Message
-    arrays: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    arrays: dict[str, AnyArray] = field(default_factory=dict)
 
 
 @dataclass
@@ -373,11 +374,11 @@ def _buffer(frame: Any) -> memoryview:
     return memoryview(buf)
 
 
-def _decode_arrays(descriptors: Any, frames: Sequence[Any]) -> dict[str, npt.NDArray[Any]]:
+def _decode_arrays(descriptors: Any, frames: Sequence[Any]) -> dict[str, AnyArray]:
     if not isinstance(descriptors, list) or len(descriptors) != len(frames):
         n = len(descriptors) if isinstance(descriptors, list) else "?"
         raise _Drop("malformed", f"{n} array descriptors for {len(frames)} array frames")
-    arrays: dict[str, npt.NDArray[Any]] = {}
+    arrays: dict[str, AnyArray] = {}
     for desc, frame in zip(descriptors, frames, strict=True):
         if not isinstance(desc, dict):
             raise _Drop("malformed", "array descriptor is not an object")

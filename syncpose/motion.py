@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.interpolate import CubicSpline
 
-FloatArray = npt.NDArray[np.float64]
+from syncpose.arrays import FloatArray
 
 #: Joint names of the shared npz files (Bandai-Namco naming); the bundled clip uses them too.
 MOTION_JOINTS: tuple[str, ...] = (

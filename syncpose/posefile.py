@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from syncpose.arrays import AnyArray, FloatArray, IntArray
 
 FORMATS = (".json", ".csv", ".npz", ".trc", ".c3d")
 FORMAT_NAME = "syncpose-poses"
@@ -39,7 +39,7 @@ class PoseTrack:
     t_s: FloatArray
     positions: FloatArray
     uncertainty: FloatArray
-    bundle_seq: npt.NDArray[np.int64]
+    bundle_seq: IntArray
     views_used: list[list[str]]
     fps: float
     camera_ids: list[str] = field(default_factory=list)
@@ -257,7 +257,7 @@ def _write_c3d(path: Path, track: PoseTrack) -> None:
 
 
 def track_from_results(
-    results: Sequence[tuple[Any, dict[str, npt.NDArray[Any]]]],
+    results: Sequence[tuple[Any, dict[str, AnyArray]]],
     fps: float,
     metadata: dict[str, Any] | None = None,
 ) -> PoseTrack:

@@ -24,14 +24,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import BoolArray, FloatArray
 from syncpose.camera import Camera, Rig, look_at, ring_position
 from syncpose.config import RigConfig, SyntheticSourceConfig
 from syncpose.motion import Clip, Motion
 from syncpose.skeleton import JOINTS, LEFT_RIGHT, MOCAP
 
-FloatArray = npt.NDArray[np.float64]
 _PELVIS = JOINTS.index("pelvis")
 
 
@@ -222,7 +221,7 @@ def _outliers(rng: np.random.Generator, noise: DetectorNoise, shape: tuple[int, 
 
 def _detector(
     rig: Rig, seen: FloatArray, rng: np.random.Generator, noise: DetectorNoise, vk: tuple[int, int]
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+) -> tuple[FloatArray, FloatArray, BoolArray]:
     """Confidence (V, K, J), pixel noise (V, K, J, 2) and swapped view-frames (V, K)."""
     V, K = vk
     J = len(JOINTS)

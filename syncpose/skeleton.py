@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.arrays import FloatArray, IntArray
 from syncpose.motion import MOTION_JOINTS
-
-FloatArray = npt.NDArray[np.float64]
 
 JOINTS: tuple[str, ...] = (
     "pelvis", "neck", "head",
@@ -54,7 +53,7 @@ LEFT_RIGHT: tuple[tuple[int, int], ...] = tuple(
 )
 
 
-def joint_index(names: tuple[str, ...]) -> npt.NDArray[np.int64]:
+def joint_index(names: tuple[str, ...]) -> IntArray:
     return np.array([JOINTS.index(n) for n in names], dtype=np.int64)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
+from syncpose.arrays import Float32Array, ImageArray
 
 
 class SourceUnavailable(Exception):
@@ -31,13 +30,13 @@ class SourceFrame:
     metres in the camera frame (what the synthetic detector's error model needs).
     """
 
-    image: npt.NDArray[np.uint8]
+    image: ImageArray
     t_capture_ns: int
     skipped: int = 0
     device_ts_ns: int | None = None
-    keypoints: npt.NDArray[np.float32] | None = None
+    keypoints: Float32Array | None = None
     keypoint_names: tuple[str, ...] | None = None
-    keypoint_depth: npt.NDArray[np.float32] | None = None
+    keypoint_depth: Float32Array | None = None
 
 
 class FrameSource(Protocol):

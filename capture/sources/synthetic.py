@@ -13,16 +13,14 @@ import math
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray, ImageArray
 from syncpose.camera import Camera
 from syncpose.capture.sources.base import SourceFrame
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns, period_ns
 from syncpose.config import SyntheticSourceConfig
 from syncpose.motion import Motion, load_motion
 from syncpose.simulate import MotionPlayer, synthetic_camera
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class SkeletonRenderer:
@@ -33,7 +31,7 @@ class SkeletonRenderer:
         self.bones = bones
         self.background = self._background()
 
-    def _background(self) -> npt.NDArray[np.uint8]:
+    def _background(self) -> ImageArray:
         cam = self.camera
         img = np.full((cam.size[1], cam.size[0], 3), (58, 52, 48), dtype=np.uint8)
         ticks = np.linspace(-3.0, 3.0, 13)
@@ -47,7 +45,7 @@ class SkeletonRenderer:
                     cv2.polylines(img, [pts], False, (96, 96, 96), 1, cv2.LINE_AA)
         return img
 
-    def render(self, uv: FloatArray) -> npt.NDArray[np.uint8]:
+    def render(self, uv: FloatArray) -> ImageArray:
         """A fresh image with the skeleton whose joints project to ``uv`` (J, 2)."""
         img = self.background.copy()
         ok = np.asarray(np.isfinite(uv).all(axis=1), dtype=bool)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import ImageArray
 from syncpose.capture.sources.base import EndOfStream, SourceFrame, SourceUnavailable
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns
 from syncpose.config import VideoSourceConfig
@@ -72,7 +72,7 @@ class VideoFileSource:
         cfg = self.config
         return index >= cfg.start_frame and (index - cfg.start_frame) % cfg.frame_step == 0
 
-    def _read_next_wanted(self) -> tuple[int, npt.NDArray[np.uint8]]:
+    def _read_next_wanted(self) -> tuple[int, ImageArray]:
         """Decode the next released frame of the file (rewinding at the end when looping)."""
         rewound = False
         while True:

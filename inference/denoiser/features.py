@@ -24,14 +24,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
+from syncpose.arrays import BoolArray, Float32Array, FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
 from syncpose.inference.baselines import reject_px, time_aware_points
 from syncpose.skeleton import JOINTS
 
-FloatArray = npt.NDArray[np.float64]
-F32 = npt.NDArray[np.float32]
-BoolArray = npt.NDArray[np.bool_]
+F32 = Float32Array
 
 HISTORY = 3  # previous ticks of context
 _PELVIS = JOINTS.index("pelvis")

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import AnyArray, FloatArray
 from syncpose.inference.denoiser.features import DenoiserInputs, sequence_inputs
 from syncpose.inference.runtime import OnnxModel
 from syncpose.simulate import Sequence2D
-
-FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "denoiser.onnx"
 
@@ -74,7 +72,7 @@ class DenoiserRuntime:
             f"on {self.onnx.choice.describe()}"
         )
 
-    def raw(self, inputs: DenoiserInputs) -> dict[str, npt.NDArray[Any]]:
+    def raw(self, inputs: DenoiserInputs) -> dict[str, AnyArray]:
         """The graph's outputs (body frame) for one batch, fresh noise per call."""
         B, J = inputs.init_valid.shape
         noise = self.rng.standard_normal((B, self.hypotheses, J, 3)).astype(np.float32)

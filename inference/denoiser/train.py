@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 import yaml
 
+from syncpose.arrays import Float32Array, FloatArray
 from syncpose.camera import Rig, look_at
 from syncpose.inference.denoiser.features import (
     INPUT_NAMES,
@@ -49,8 +49,6 @@ from syncpose.inference.denoiser.model import (
 )
 from syncpose.motion import load_motion
 from syncpose.simulate import DetectorNoise, SyncModel, default_rig, random_rig, simulate_clip
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass
@@ -125,8 +123,8 @@ def training_noise(rng: np.random.Generator) -> DetectorNoise:
 class Samples:
     """Training samples of one observation count O (so batches need no padding)."""
 
-    inputs: dict[str, npt.NDArray[np.float32]]
-    truth: npt.NDArray[np.float32]  # (S, J, 3) body frame
+    inputs: dict[str, Float32Array]
+    truth: Float32Array  # (S, J, 3) body frame
 
     def __len__(self) -> int:
         return len(self.truth)
@@ -294,7 +292,7 @@ def validation_set(
     return merged, np.concatenate(truths)
 
 
-def tensors(inputs: dict[str, npt.NDArray[np.float32]], index: Any) -> dict[str, torch.Tensor]:
+def tensors(inputs: dict[str, Float32Array], index: Any) -> dict[str, torch.Tensor]:
     return {n: torch.from_numpy(np.ascontiguousarray(inputs[n][index])) for n in INPUT_NAMES}
 
 

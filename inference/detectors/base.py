@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import FloatArray, ImageArray
 from syncpose.skeleton import JOINTS
 
-FloatArray = npt.NDArray[np.float64]
 T = TypeVar("T")
 V = TypeVar("V")
 
@@ -50,7 +49,7 @@ class ViewImage:
     """
 
     camera_id: str
-    image: npt.NDArray[np.uint8] | None
+    image: ImageArray | None
     t_capture_ns: int
     keypoints_true: FloatArray | None = None
     keypoint_names: tuple[str, ...] | None = None

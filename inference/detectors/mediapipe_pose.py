@@ -16,13 +16,11 @@ from types import TracebackType
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import ImageArray
 from syncpose.config import MediaPipeDetectorConfig
 from syncpose.inference.detectors.base import Keypoints, ViewImage, ViewPool
 from syncpose.skeleton import BLAZEPOSE33
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def default_model_path() -> Path:
@@ -54,7 +52,7 @@ class MediaPipePose:
         self._landmarker = vision.PoseLandmarker.create_from_options(options)
         self._last_ms = -1
 
-    def detect(self, image_bgr: npt.NDArray[np.uint8], t_ms: int) -> Keypoints:
+    def detect(self, image_bgr: ImageArray, t_ms: int) -> Keypoints:
         """Keypoints of the person in ``image_bgr`` captured at ``t_ms`` (strictly increasing)."""
         import mediapipe as mp
 

@@ -18,18 +18,15 @@ mapped back through the crop to image pixels, and into the project skeleton.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import AnyArray, Float32Array, FloatArray, ImageArray
 from syncpose.config import OnnxDetectorConfig
 from syncpose.inference.detectors.base import Keypoints, ViewImage
 from syncpose.inference.runtime import OnnxModel
 from syncpose.skeleton import MAPS
-
-FloatArray = npt.NDArray[np.float64]
 
 _MIN_TRACKED = 4  # keypoints needed to crop around the last detection
 
@@ -99,7 +96,7 @@ class OnnxKeypointDetector:
             ]
         )
 
-    def _tensor(self, image: npt.NDArray[np.uint8], affine: FloatArray) -> npt.NDArray[Any]:
+    def _tensor(self, image: ImageArray, affine: FloatArray) -> AnyArray:
         cfg = self.config
         crop = cv2.warpAffine(
             image, affine, (cfg.input_width, cfg.input_height), flags=cv2.INTER_LINEAR
@@ -108,12 +105,12 @@ class OnnxKeypointDetector:
             crop = crop[..., ::-1]
         mean = np.asarray(cfg.mean, dtype=np.float32)
         std = np.asarray(cfg.std, dtype=np.float32)
-        x: npt.NDArray[np.float32] = (crop.astype(np.float32) - mean) / std
+        x: Float32Array = (crop.astype(np.float32) - mean) / std
         return x.transpose(2, 0, 1) if cfg.layout == "nchw" else x
 
     # -- decoding -----------------------------------------------------------------------------
 
-    def _decode(self, outputs: dict[str, npt.NDArray[Any]]) -> FloatArray:
+    def _decode(self, outputs: dict[str, AnyArray]) -> FloatArray:
         """(N, K, 3): x, y in model input pixels and a score in [0, 1]."""
         cfg = self.config
         names = self.model.output_names
@@ -161,7 +158,7 @@ class OnnxKeypointDetector:
             out.append(Keypoints(points, conf, raw_img))
         return out
 
-    def _run(self, batch: npt.NDArray[Any]) -> FloatArray:
+    def _run(self, batch: AnyArray) -> FloatArray:
         name = self.model.input_names[0]
         if self.batched:
             return self._decode(self.model.run({name: batch}))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from syncpose.arrays import Float32Array, FloatArray, ImageArray
 from syncpose.calibration.boards import BoardSpec
 from syncpose.camera import Camera
 
-_TEXTURES: dict[BoardSpec, tuple[npt.NDArray[np.uint8], float]] = {}
+_TEXTURES: dict[BoardSpec, tuple[ImageArray, float]] = {}
 
 
-def board_texture(spec: BoardSpec, px_per_m: float = 8000.0) -> tuple[npt.NDArray[np.uint8], float]:
+def board_texture(spec: BoardSpec, px_per_m: float = 8000.0) -> tuple[ImageArray, float]:
     """The board alone (no margin) as an image, and its pixels per metre."""
     if spec not in _TEXTURES:
         w = round(spec.columns * spec.square_m * px_per_m)
@@ -29,10 +29,10 @@ def board_texture(spec: BoardSpec, px_per_m: float = 8000.0) -> tuple[npt.NDArra
     return _TEXTURES[spec]
 
 
-_MAPS: dict[str, npt.NDArray[np.float32]] = {}
+_MAPS: dict[str, Float32Array] = {}
 
 
-def _distortion_map(camera: Camera) -> npt.NDArray[np.float32]:
+def _distortion_map(camera: Camera) -> Float32Array:
     key = repr(camera.to_dict())
     if key not in _MAPS:
         w, h = camera.size
@@ -45,12 +45,12 @@ def _distortion_map(camera: Camera) -> npt.NDArray[np.float32]:
 def render_view(
     spec: BoardSpec,
     camera: Camera,
-    board_pose: npt.NDArray[np.float64],
+    board_pose: FloatArray,
     rng: np.random.Generator,
     *,
     blur_px: float = 0.7,
     noise: float = 3.0,
-) -> npt.NDArray[np.uint8]:
+) -> ImageArray:
     """The image ``camera`` takes of the board at ``board_pose`` (4x4, board -> world)."""
     tex, px_per_m = board_texture(spec)
     pad = round(0.02 * px_per_m)

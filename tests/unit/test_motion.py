@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from syncpose.arrays import FloatArray
 from syncpose.motion import (
     MOTION_JOINTS,
     Clip,
@@ -23,7 +24,7 @@ from tests.conftest import shared_file
 COEFFS = np.random.default_rng(0).normal(size=(4, 2, 3))  # a cubic per joint and axis
 
 
-def cubic(t: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def cubic(t: npt.ArrayLike) -> FloatArray:
     """Positions (..., 2, 3) of the cubic motion at times ``t``."""
     tt = np.asarray(t, dtype=np.float64)[..., None, None]
     return np.asarray(COEFFS[0] + COEFFS[1] * tt + COEFFS[2] * tt**2 + COEFFS[3] * tt**3)
