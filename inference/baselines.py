@@ -3,20 +3,21 @@
 * ``dlt``: confidence-weighted DLT with view rejection on the raw weakly synchronised 2D — what
   Pose2Sim and FreeMoCap do;
 * ``time_aware``: each view's 2D moved to ``t_ref`` from its own timestamps and its previous
-  detection (linear, causal: no future frame), then the same DLT;
-* ``oracle_sync``: the same detector noise with every offset 0 — the floor.
+  detection (linear, causal: no future frame), then the same DLT.
+
+The floor they are measured against, the same detector noise with every offset 0, needs the
+simulator's ground truth and lives with the accuracy benchmark
+(:func:`syncpose.inference.research.accuracy.oracle_sync`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
 from syncpose.arrays import FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
-from syncpose.simulate import Sequence2D
+from syncpose.keypoints import KeypointTracks
 
 #: View rejection threshold of the DLT in pixels at 1000 px focal length (Pose2Sim's order of
 #: magnitude); each camera's threshold scales with its focal length (:func:`reject_px`), so a
@@ -29,14 +30,9 @@ def reject_px(rig: Rig) -> FloatArray:
     return np.array([REJECT_PX * float(cam.K[0, 0]) / 1000.0 for cam in rig.cameras])
 
 
-def dlt(seq: Sequence2D) -> FloatArray:
+def dlt(seq: KeypointTracks) -> FloatArray:
     """(K, J, 3) from the weakly synchronised detections."""
     return triangulate(seq.rig, seq.points, seq.confidence, max_error_px=reject_px(seq.rig)).points
-
-
-def oracle_sync(seq: Sequence2D) -> FloatArray:
-    """(K, J, 3) from detections taken at ``t_ref`` itself (same noise)."""
-    return triangulate(seq.rig, seq.oracle, seq.confidence, max_error_px=reject_px(seq.rig)).points
 
 
 def time_aware_points(points: FloatArray, t_capture: FloatArray, t_ref: FloatArray) -> FloatArray:
@@ -54,14 +50,7 @@ def time_aware_points(points: FloatArray, t_capture: FloatArray, t_ref: FloatArr
     return np.where(np.isfinite(moved), moved, pts)
 
 
-def time_aware(seq: Sequence2D) -> FloatArray:
+def time_aware(seq: KeypointTracks) -> FloatArray:
     """(K, J, 3) from the time-aligned detections."""
     moved = time_aware_points(seq.points, seq.t_capture, seq.t_ref)
     return triangulate(seq.rig, moved, seq.confidence, max_error_px=reject_px(seq.rig)).points
-
-
-METHODS: dict[str, Callable[[Sequence2D], FloatArray]] = {
-    "dlt": dlt,
-    "time_aware": time_aware,
-    "oracle_sync": oracle_sync,
-}

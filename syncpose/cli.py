@@ -383,7 +383,7 @@ def cmd_bench_calibration(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_accuracy(args: argparse.Namespace) -> int:
-    from syncpose.inference.accuracy import format_table, run_accuracy
+    from syncpose.inference.research.accuracy import format_table, run_accuracy
     from syncpose.simulate import DetectorNoise
 
     noise = DetectorNoise(
@@ -429,7 +429,7 @@ def cmd_bench_accuracy(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the denoiser (needs the ``train`` extra: torch)."""
     try:
-        from syncpose.inference.denoiser.train import TrainConfig, train
+        from syncpose.inference.research.train import TrainConfig, train
     except ImportError as exc:
         _out(f"train: {exc}; install the training extra: pip install -e '.[train]'")
         return 1
@@ -459,8 +459,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"wrote {args.out / 'denoiser.pt'}"
     )
     if args.export:
-        from syncpose.inference.denoiser.export import export_onnx
-        from syncpose.inference.denoiser.train import load_trained
+        from syncpose.inference.research.export import export_onnx
+        from syncpose.inference.research.train import load_trained
 
         path = export_onnx(
             load_trained(args.out / "denoiser.pt"),
@@ -479,7 +479,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_denoiser(args: argparse.Namespace) -> int:
-    from syncpose.inference.denoiser.bench import run_denoiser_bench
+    from syncpose.inference.research.denoiser_bench import run_denoiser_bench
 
     try:
         report = run_denoiser_bench(
@@ -501,7 +501,7 @@ def cmd_bench_denoiser(args: argparse.Namespace) -> int:
 
 def cmd_bench_ablation(args: argparse.Namespace) -> int:
     try:
-        from syncpose.inference.denoiser.ablation import format_ablation, run_ablation
+        from syncpose.inference.research.ablation import format_ablation, run_ablation
     except ImportError as exc:
         _out(f"bench ablation: {exc}; it exports variants, so it needs the training extra")
         return 1

@@ -28,6 +28,7 @@ import numpy as np
 from syncpose.arrays import BoolArray, FloatArray
 from syncpose.camera import Camera, Rig, look_at, ring_position
 from syncpose.config import RigConfig, SyntheticSourceConfig
+from syncpose.keypoints import KeypointTracks
 from syncpose.motion import Clip, Motion
 from syncpose.skeleton import JOINTS, LEFT_RIGHT, MOCAP
 
@@ -110,24 +111,19 @@ def place_subject(clip: Clip, rng: np.random.Generator, area_m: float = 2.0) -> 
 
 
 @dataclass
-class Sequence2D:
-    """One simulated clip. Shapes: K ticks, V views, J = len(JOINTS).
+class Sequence2D(KeypointTracks):
+    """One simulated clip: the detections (:class:`~syncpose.keypoints.KeypointTracks`, weakly
+    synchronised) and the simulation's ground truth. Shapes: K ticks, V views, J = len(JOINTS).
 
-    ``t_ref`` (K,) seconds; ``truth`` (K, J, 3) the pose at each tick; ``points`` (V, K, J, 2)
-    weakly synchronised detections, ``oracle`` the same with offsets 0 (same noise);
-    ``confidence`` (V, K, J); ``t_capture`` (V, K) each view's capture time (NaN = dropped);
-    ``offsets`` (V,) the constant δ_v in seconds.
+    ``clip`` the clip's name; ``truth`` (K, J, 3) the pose at each tick; ``oracle``
+    (V, K, J, 2) the detections with every offset 0 (same noise); ``offsets`` (V,) the
+    constant δ_v in seconds.
     """
 
     clip: str
-    t_ref: FloatArray
     truth: FloatArray
-    points: FloatArray
     oracle: FloatArray
-    confidence: FloatArray
-    t_capture: FloatArray
     offsets: FloatArray
-    rig: Rig
 
 
 def simulate_clip(
@@ -190,7 +186,17 @@ def simulate_clip(
         outside = ~np.stack([cam.in_image(arr[v]) for v, cam in enumerate(rig.cameras)])
         arr[outside] = np.nan
     confidence = np.where(np.isfinite(points).all(axis=-1), confidence, 0.0)
-    return Sequence2D(clip.name, t_ref, truth, points, oracle, confidence, t_capture, offsets, rig)
+    return Sequence2D(
+        rig=rig,
+        t_ref=t_ref,
+        points=points,
+        confidence=confidence,
+        t_capture=t_capture,
+        clip=clip.name,
+        truth=truth,
+        oracle=oracle,
+        offsets=offsets,
+    )
 
 
 def _joints(clip: Clip, t: FloatArray) -> FloatArray:

@@ -18,7 +18,7 @@ import numpy as np
 from syncpose.arrays import AnyArray, FloatArray
 from syncpose.inference.denoiser.features import DenoiserInputs, sequence_inputs
 from syncpose.inference.runtime import OnnxModel
-from syncpose.simulate import Sequence2D
+from syncpose.keypoints import KeypointTracks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "denoiser.onnx"
 
@@ -95,7 +95,7 @@ class DenoiserRuntime:
         return Refined(np.where(solved[..., None], pose, np.nan), np.where(solved, spread, np.nan))
 
 
-def denoise_sequence(seq: Sequence2D, runtime: DenoiserRuntime) -> FloatArray:
-    """(K, J, 3): the denoiser over one simulated stream, tick by tick causally."""
+def denoise_sequence(seq: KeypointTracks, runtime: DenoiserRuntime) -> FloatArray:
+    """(K, J, 3): the denoiser over one stream of bundles, tick by tick causally."""
     inputs = sequence_inputs(seq.rig, seq.points, seq.confidence, seq.t_capture, seq.t_ref)
     return runtime.refine(inputs).pose

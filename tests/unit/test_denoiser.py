@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from syncpose.inference.accuracy import run_accuracy
 from syncpose.inference.denoiser.features import sequence_inputs, to_body, to_world
 from syncpose.inference.denoiser.runtime import DEFAULT_MODEL, DenoiserRuntime, denoise_sequence
+from syncpose.inference.research.accuracy import run_accuracy
 from syncpose.motion import Clip, load_motion
 from syncpose.simulate import DetectorNoise, SyncModel, default_rig, random_rig, simulate_clip
 from syncpose.skeleton import JOINTS
@@ -124,7 +124,7 @@ def test_running_the_denoiser_never_imports_torch() -> None:
     code = (
         "import sys;"
         "from syncpose.inference.denoiser.runtime import DenoiserRuntime, denoise_sequence;"
-        "from syncpose.inference.accuracy import run_accuracy; DenoiserRuntime();"
+        "from syncpose.inference.research.accuracy import run_accuracy; DenoiserRuntime();"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch", reason="torch (the training extra) is not i
 
 
 def test_onnx_graph_matches_torch_for_any_batch_views_and_hypotheses(tmp_path: Path) -> None:
-    from syncpose.inference.denoiser.export import example_inputs, export_onnx, torch_outputs
-    from syncpose.inference.denoiser.model import Denoiser, ModelConfig
+    from syncpose.inference.research.export import example_inputs, export_onnx, torch_outputs
+    from syncpose.inference.research.model import Denoiser, ModelConfig
 
     torch.manual_seed(0)
     model = Denoiser(ModelConfig(width=32, obs_width=16, layers=1, heads=2))
@@ -33,8 +33,8 @@ def test_onnx_graph_matches_torch_for_any_batch_views_and_hypotheses(tmp_path: P
 
 
 def test_untrained_network_returns_the_gaussian_blend_of_noisy_pose_and_initial_estimate() -> None:
-    from syncpose.inference.denoiser.export import example_inputs
-    from syncpose.inference.denoiser.model import SIGMA_DATA, Denoiser
+    from syncpose.inference.research.export import example_inputs
+    from syncpose.inference.research.model import SIGMA_DATA, Denoiser
 
     model = Denoiser().eval()
     cond = example_inputs(2, 3, 1)
@@ -48,7 +48,7 @@ def test_untrained_network_returns_the_gaussian_blend_of_noisy_pose_and_initial_
 
 
 def test_training_runs_validates_checkpoints_and_resumes(tmp_path: Path) -> None:
-    from syncpose.inference.denoiser.train import TrainConfig, load_trained, train
+    from syncpose.inference.research.train import TrainConfig, load_trained, train
 
     bundled = load_motion("bundled")
     c = bundled.clips[0]
@@ -84,7 +84,7 @@ def test_training_runs_validates_checkpoints_and_resumes(tmp_path: Path) -> None
 
 
 def test_proportions_vary_but_each_body_stays_rigid_and_symmetric() -> None:
-    from syncpose.inference.denoiser.train import vary_proportions
+    from syncpose.inference.research.train import vary_proportions
 
     motion = load_motion("bundled")
     pos = motion.clips[0].positions[:100]
@@ -114,8 +114,8 @@ def test_ablation_table_has_every_variant(tmp_path: Path) -> None:
     import json
 
     from syncpose.cli import main
-    from syncpose.inference.denoiser.ablation import VARIANTS
     from syncpose.inference.denoiser.runtime import DEFAULT_MODEL
+    from syncpose.inference.research.ablation import VARIANTS
 
     weights = DEFAULT_MODEL.with_suffix(".pt")
     out = tmp_path / "ablation.json"

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from syncpose.inference.accuracy import format_table, run_accuracy
-from syncpose.inference.baselines import METHODS, time_aware_points
+from syncpose.inference.baselines import time_aware_points
+from syncpose.inference.research.accuracy import METHODS, format_table, run_accuracy
 from syncpose.motion import Clip, bundled_motion_path, load_motion
 from syncpose.simulate import (
     DetectorNoise,

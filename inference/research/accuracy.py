@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from syncpose.arrays import FloatArray
+from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Rig
-from syncpose.inference.baselines import METHODS
-from syncpose.inference.metrics import evaluate
+from syncpose.inference.baselines import dlt, reject_px, time_aware
+from syncpose.inference.research.metrics import evaluate
 from syncpose.motion import load_motion
 from syncpose.simulate import (
     DetectorNoise,
@@ -35,6 +36,20 @@ from syncpose.simulate import (
 
 MIN_GAP_MM = 0.5
 LEARNED = ("denoiser",)
+
+
+def oracle_sync(seq: Sequence2D) -> FloatArray:
+    """(K, J, 3) from detections taken at ``t_ref`` itself (same noise): the floor every
+    method is measured against, possible only in simulation."""
+    return triangulate(seq.rig, seq.oracle, seq.confidence, max_error_px=reject_px(seq.rig)).points
+
+
+#: The baselines, and the synchronised floor, by name.
+METHODS: dict[str, Callable[[Sequence2D], FloatArray]] = {
+    "dlt": dlt,
+    "time_aware": time_aware,
+    "oracle_sync": oracle_sync,
+}
 
 
 def weak_sync_error_removed(e_method: float, e_dlt: float, e_oracle: float) -> float | None:

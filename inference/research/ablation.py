@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syncpose.inference.accuracy import run_accuracy, weak_sync_error_removed
-from syncpose.inference.denoiser.export import export_onnx
 from syncpose.inference.denoiser.runtime import DenoiserRuntime
-from syncpose.inference.denoiser.train import load_trained
+from syncpose.inference.research.accuracy import run_accuracy, weak_sync_error_removed
+from syncpose.inference.research.export import export_onnx
+from syncpose.inference.research.train import load_trained
 
 #: (label, DDIM steps, informed start, hypotheses, selection by reprojection)
 VARIANTS: tuple[tuple[str, int, bool, int, bool], ...] = (

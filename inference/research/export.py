@@ -1,4 +1,4 @@
-"""Export the whole DDIM loop (:class:`~syncpose.inference.denoiser.model.Sampler`) as one ONNX
+"""Export the whole DDIM loop (:class:`~syncpose.inference.research.model.Sampler`) as one ONNX
 graph.
 
 Batch (B), observations (O = 2 x views) and hypotheses (N) are dynamic; the step count and the
@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from syncpose.inference.denoiser.features import HISTORY, INPUT_NAMES
-from syncpose.inference.denoiser.model import Denoiser, Sampler
+from syncpose.inference.research.model import Denoiser, Sampler
 from syncpose.skeleton import JOINTS
 
 OUTPUT_NAMES = ("pose", "spread", "selected", "hypotheses")

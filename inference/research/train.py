@@ -40,7 +40,7 @@ from syncpose.inference.denoiser.features import (
     sequence_inputs,
     to_body,
 )
-from syncpose.inference.denoiser.model import (
+from syncpose.inference.research.model import (
     SIGMA_START_MISSING,
     Denoiser,
     ModelConfig,

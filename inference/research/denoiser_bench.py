@@ -111,8 +111,8 @@ def _torch_figures(
     try:
         import torch
 
-        from syncpose.inference.denoiser.export import torch_outputs
-        from syncpose.inference.denoiser.train import load_trained
+        from syncpose.inference.research.export import torch_outputs
+        from syncpose.inference.research.train import load_trained
     except ImportError:
         return {"skipped": "torch is not installed (pip install -e '.[train]')"}
     weights = runtime.path.with_suffix(".pt")
