@@ -30,7 +30,7 @@ import numpy as np
 import zmq
 
 from syncpose.bus import SocketTimeouts, drain, subscriber
-from syncpose.capture.rig import RigWatcher, rig_processes
+from syncpose.capture.rig import RigWatcher, capture_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, Frame, FrameHeader
@@ -167,7 +167,7 @@ def run_capture_bench(opts: CaptureBenchOptions, log_level: str = "WARNING") -> 
     """Run the benchmark and return its report (see the module docstring)."""
     rig = bench_rig(opts, free_port_block(opts.cameras + 1))
     epoch = monotonic_ns() + 3 * NS_PER_S
-    group = ProcessGroup(rig_processes(rig, epoch, log_level))
+    group = ProcessGroup(capture_processes(rig, epoch, log_level))
     ctx: zmq.Context[Any] = zmq.Context()
     watcher = RigWatcher(rig, ctx)
     endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]

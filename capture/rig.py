@@ -1,48 +1,37 @@
-"""Run a capture rig: one capture process per camera plus the aligner, and watch its output.
+"""The capture side of a rig as processes, and a watcher of its bus.
 
-:class:`RigWatcher` subscribes to the aligner's endpoint like any downstream consumer would and
-keeps the latest status of every worker; :func:`run_rig` is what ``syncpose run`` and
-``syncpose demo`` start.
+:func:`capture_processes` is what capture contributes to a running rig: the aligner and one
+capture worker per camera (which processes a whole rig starts is decided by the application
+layer, :mod:`syncpose.app.rig`). :class:`RigWatcher` subscribes to the aligner's endpoint like
+any downstream consumer would — and, asked to, to the inference worker's poses — and keeps the
+latest status of every worker.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import zmq
 
 from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.capture import align_loop, worker
-from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
+from syncpose.clock import monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle, Decoder, PoseResult, RigStatus, WorkerStatus
-from syncpose.process import ProcessGroup, ProcessSpec, Supervisor
-
-logger = logging.getLogger(__name__)
+from syncpose.process import ProcessSpec
 
 
-def rig_processes(
-    rig: RigConfig,
-    epoch_ns: int,
-    log_level: str = "INFO",
-    extra: Sequence[ProcessSpec] = (),
-) -> list[ProcessSpec]:
-    """The processes of a rig: ``extra`` consumers (the inference worker, which capture does
-    not import), the aligner, then one capture worker per camera.
-
-    Consumers are stopped before their producers.
+def capture_processes(rig: RigConfig, epoch_ns: int, log_level: str = "INFO") -> list[ProcessSpec]:
+    """The aligner, then one capture worker per camera; the aligner (a consumer of the
+    cameras) is stopped before them.
 
     ``epoch_ns`` is the shared start instant: synthetic and video sources time their frames from
     it and the aligner puts its tick grid on it.
     """
     config_json = rig.model_dump_json()
-    args = (config_json, epoch_ns, log_level)
-    specs = [*extra, ProcessSpec("aligner", align_loop.main, args, stop_stage=0)]
+    specs = [ProcessSpec("aligner", align_loop.main, (config_json, epoch_ns, log_level), 0)]
     specs += [
         ProcessSpec(f"capture:{cam}", worker.main, (config_json, cam, epoch_ns, log_level), 1)
         for cam in rig.camera_ids
@@ -102,69 +91,3 @@ class RigWatcher:
 
     def close(self) -> None:
         self.sock.close()
-
-
-def describe(status: RigStatus) -> str:
-    """One log line: bundle counts and each camera's state, rate and offset."""
-    parts = [f"bundles {status.bundles} ({status.complete_bundles} complete)"]
-    for cam in status.cameras:
-        off = f"{cam.last_offset_ns / NS_PER_MS:+.1f}ms" if cam.last_offset_ns is not None else "-"
-        parts.append(f"{cam.camera_id}: {cam.state} {cam.fps:.1f}fps δ={off} gaps={cam.gaps}")
-    return " | ".join(parts)
-
-
-def describe_pose(pose: PoseResult, worker: WorkerStatus | None) -> str:
-    """One log line: pose rate, views used, latency, or why there is no pose."""
-    rate = f"{worker.fps:.1f}/s, {worker.dropped} bundles dropped" if worker else "-"
-    if pose.reason:
-        return f"poses {rate} | last: none ({pose.reason})"
-    views = ",".join(pose.views_used)
-    return (
-        f"poses {rate} | {pose.method} from {views} | "
-        f"{pose.latency_ms.get('total', float('nan')):.1f} ms"
-    )
-
-
-def run_rig(
-    rig: RigConfig,
-    *,
-    seconds: float | None = None,
-    log_level: str = "INFO",
-    stop: threading.Event | None = None,
-    extra: Callable[[int], Sequence[ProcessSpec]] | Sequence[ProcessSpec] = (),
-) -> int:
-    """Start the rig (with the ``extra`` processes, or a function of the rig's epoch giving
-    them), log its state every second; stop cleanly on Ctrl-C, SIGTERM, ``stop`` or timeout."""
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
-    epoch = monotonic_ns() + 2 * NS_PER_S  # time for the workers to start
-    consumers = extra(epoch) if callable(extra) else extra
-    group = ProcessGroup(rig_processes(rig, epoch, log_level, consumers))
-    ctx: zmq.Context[Any] = zmq.Context()
-    watcher = RigWatcher(rig, ctx, poses=any(s.name == "inference" for s in consumers))
-    end = None if seconds is None else time.monotonic() + seconds
-    group.start()
-    logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
-    supervisor = Supervisor(group)
-    try:
-        next_report = time.monotonic() + 1.0
-        while not stop.is_set() and (end is None or time.monotonic() < end):
-            watcher.receive(100)
-            for event in supervisor.check(time.monotonic()):
-                logger.warning("%s", event)
-            if time.monotonic() >= next_report:
-                next_report += 1.0
-                if watcher.rig_status is not None:
-                    logger.info("%s", describe(watcher.rig_status))
-                if watcher.last_pose is not None:
-                    inference = watcher.workers.get("inference")
-                    logger.info("%s", describe_pose(watcher.last_pose, inference))
-    except KeyboardInterrupt:
-        logger.info("stopping")
-    finally:
-        watcher.close()
-        codes = group.stop()
-        ctx.term()
-        logger.info("stopped: %s", codes)
-    return 0

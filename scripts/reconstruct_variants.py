@@ -8,9 +8,9 @@ Run from the repository root: ``python scripts/reconstruct_variants.py`` (reads
 
 from __future__ import annotations
 
-from syncpose.cli_output import shared_data
+from syncpose.app.offline import find_videos, reconstruct, video_rig
+from syncpose.app.output import shared_data
 from syncpose.config import DenoiserConfig, InferenceConfig
-from syncpose.offline import find_videos, reconstruct, video_rig
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from syncpose.app.cli import main
 from syncpose.calibration.rigfile import read_rig
-from syncpose.cli import main
 from tests.conftest import shared_file
 
 DATA = "calibration/caliscope_4cam_charuco"

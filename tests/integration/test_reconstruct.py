@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from syncpose.app.cli import main
 from syncpose.calibration.rigfile import write_rig
 from syncpose.camera import Rig, look_at, ring_position
-from syncpose.cli import main
 from syncpose.posefile import read_poses
 from syncpose.skeleton import COCO17, JOINTS
 from tests.conftest import shared_file
@@ -109,7 +109,7 @@ def test_reconstruct_generated_videos_time_aware_beats_dlt(tmp_path: Path) -> No
 
 def _first_tick_time(folder: Path, videos: Path, method: str) -> float:
     """The first tick's reference time relative to the recording's start (seconds)."""
-    from syncpose.offline import EPOCH_NS
+    from syncpose.app.offline import EPOCH_NS
 
     track = read_poses(folder / f"{method}.npz")
     return float(track.metadata["first_t_ref_ns"] - EPOCH_NS) / 1e9

@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from syncpose.capture.bench import free_port_block, wrap_ms
-from syncpose.capture.rig import RigWatcher, rig_processes
+from syncpose.capture.rig import RigWatcher, capture_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
 from syncpose.messages import Bundle
@@ -65,7 +65,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_four_cameras_offsets_dead_camera_and_clean_stop() -> None:
     rig = rig_config()
-    group = ProcessGroup(rig_processes(rig, monotonic_ns() + 2 * NS_PER_S, "WARNING"))
+    group = ProcessGroup(capture_processes(rig, monotonic_ns() + 2 * NS_PER_S, "WARNING"))
     ctx: zmq.Context[Any] = zmq.Context()
     watcher = RigWatcher(rig, ctx)
     group.start()

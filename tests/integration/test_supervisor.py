@@ -11,8 +11,9 @@ from typing import Any
 
 import zmq
 
+from syncpose.app.rig import run_rig
 from syncpose.capture.bench import free_port_block
-from syncpose.capture.rig import RigWatcher, run_rig
+from syncpose.capture.rig import RigWatcher
 from syncpose.configfile import parse_config
 
 

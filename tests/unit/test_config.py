@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from syncpose import config as config_module
-from syncpose.cli import demo_config_text, main
+from syncpose.app.cli import main
+from syncpose.app.commands.rig import demo_config_text
 from syncpose.configfile import ConfigError, load_config, parse_config
 
 GOOD = """\

@@ -133,7 +133,7 @@ def test_running_the_denoiser_never_imports_torch() -> None:
 def test_bench_denoiser_reports_latency_and_throughput(tmp_path: Path) -> None:
     import json
 
-    from syncpose.cli import main
+    from syncpose.app.cli import main
 
     out = tmp_path / "bench.json"
     rc = main(

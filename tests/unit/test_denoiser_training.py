@@ -113,7 +113,7 @@ def test_proportions_vary_but_each_body_stays_rigid_and_symmetric() -> None:
 def test_ablation_table_has_every_variant(tmp_path: Path) -> None:
     import json
 
-    from syncpose.cli import main
+    from syncpose.app.cli import main
     from syncpose.inference.denoiser.runtime import DEFAULT_MODEL
     from syncpose.inference.research.ablation import VARIANTS
 

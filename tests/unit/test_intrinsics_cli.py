@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from syncpose.app.cli import main
 from syncpose.calibration.rigfile import read_rig
-from syncpose.cli import main
 from tests.helpers.render import render_view
 from tests.unit.test_calibrate_synthetic import SPEC, board_poses, true_cameras
 

@@ -105,7 +105,7 @@ def test_bvh_import_has_rigid_bones_and_plausible_stature(
 
 @pytest.mark.shared_data
 def test_import_bvh_command_writes_the_shared_format(tmp_path: Path) -> None:
-    from syncpose.cli import main
+    from syncpose.app.cli import main
 
     bvh = sorted(shared_file("mocap/bvh").glob("dataset-1_*.bvh"))
     out = tmp_path / "m.npz"

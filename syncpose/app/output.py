@@ -1,5 +1,5 @@
-"""What the CLI commands print and write, and where they find the shared data (shared by
-``cli`` and ``cli_video``)."""
+"""What the commands print and write, how they read lists given as flags, and where they find
+the shared data (shared by every command group)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,13 @@ def write_json(path: Path | None, data: Any) -> None:
 def shared_data() -> Path:
     """The shared data folder: ``$SYNCPOSE_SHARED_DATA``, else ``../shared/data``."""
     return Path(os.environ.get("SYNCPOSE_SHARED_DATA", "../shared/data"))
+
+
+def floats(text: str) -> list[float]:
+    """A flag's list of numbers, comma- or space-separated: ``'0,0,16.7'``."""
+    return [float(x) for x in text.replace(",", " ").split()]
+
+
+def ints(text: str) -> list[int]:
+    """A flag's list of whole numbers, comma- or space-separated: ``'1,2,4'``."""
+    return [int(x) for x in text.replace(",", " ").split()]

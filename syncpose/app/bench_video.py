@@ -1,7 +1,7 @@
 """Benchmarks on real video: weak synchronisation made from a synchronised recording
 (``bench realvideo``) and the live pipeline's latency and throughput (``bench pipeline``).
 
-Like :mod:`syncpose.offline`, this composes ``capture`` and ``inference``.
+Like :mod:`syncpose.app.offline`, this composes ``capture`` and ``inference``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from syncpose.app.offline import Reconstruction, find_videos, reconstruct, video_rig
 from syncpose.arrays import FloatArray
 from syncpose.clock import NS_PER_S
 from syncpose.config import InferenceConfig, RigConfig
-from syncpose.offline import Reconstruction, find_videos, reconstruct, video_rig
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +277,7 @@ def pipeline_rig(
             "aligner": {"max_wait_ms": 15.0},
             "bus": {"base_port": base_port, "transport": transport},
             "inference": InferenceConfig(calibration=calibration).model_dump(),
+            "server": {"enabled": False},
         }
     )
 
@@ -298,17 +299,17 @@ def run_pipeline_bench(
 
     import zmq
 
+    from syncpose.app.rig import rig_processes
     from syncpose.capture.bench import cpu_seconds, free_port_block, percentiles
-    from syncpose.capture.rig import RigWatcher, rig_processes
+    from syncpose.capture.rig import RigWatcher
     from syncpose.clock import NS_PER_MS, monotonic_ns
-    from syncpose.inference.worker import process_spec
     from syncpose.messages import PoseResult
     from syncpose.process import ProcessGroup
 
     port = free_port_block(n_cameras + 3)
     rig = pipeline_rig(videos, calibration, n_cameras, port, fps, transport)
     epoch = monotonic_ns() + 3 * NS_PER_S
-    group = ProcessGroup(rig_processes(rig, epoch, log_level, [process_spec(rig, log_level)]))
+    group = ProcessGroup(rig_processes(rig, epoch, log_level))  # with inference, no server
     ctx: zmq.Context[Any] = zmq.Context()
     watcher = RigWatcher(rig, ctx, poses=True)
     poses: list[tuple[PoseResult, int]] = []

@@ -60,17 +60,14 @@ def run_e2e_bench(
 
     from websockets.sync.client import connect
 
+    from syncpose.app.rig import rig_processes
     from syncpose.capture.bench import free_port_block, percentiles
-    from syncpose.capture.rig import rig_processes
-    from syncpose.inference.worker import process_spec as inference_spec
     from syncpose.process import ProcessGroup
-    from syncpose.server.main import process_spec as server_spec
 
     recordings = Path(tempfile.mkdtemp(prefix="syncpose-e2e-"))
     rig = e2e_rig(cameras, fps, free_port_block(cameras + 4), free_port_block(1), recordings)
     epoch = monotonic_ns() + 3 * NS_PER_S
-    extra = [inference_spec(rig, log_level), server_spec(rig, log_level, epoch)]
-    group = ProcessGroup(rig_processes(rig, epoch, log_level, extra))
+    group = ProcessGroup(rig_processes(rig, epoch, log_level))  # with inference and server
     base = f"http://127.0.0.1:{rig.server.port}"
     group.start()
     latencies: list[float] = []

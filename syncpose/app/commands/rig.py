@@ -1,0 +1,165 @@
+"""The rig commands: ``validate-config``, ``demo``, ``run``, and ``capture`` and ``align`` (one
+worker in the foreground, for a camera on another host)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from syncpose.app.output import out
+from syncpose.config import RigConfig
+from syncpose.configfile import load_config, parse_config
+
+logger = logging.getLogger(__name__)
+
+
+def demo_config_text() -> str:
+    """The embedded demo rig (4 synthetic cameras, 30 fps, weakly synchronised)."""
+    return (resources.files("syncpose") / "data" / "demo_rig.yaml").read_text(encoding="utf-8")
+
+
+def cmd_validate_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)  # problems are printed by main(), exit status 1
+    out(
+        f"{args.file}: OK — rig {config.rig.name!r}, {len(config.cameras)} cameras "
+        f"at {config.rig.fps:g} fps"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run(load_config(args.config), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.video is not None:
+        config = _video_demo_config(args)
+        if config is None:
+            return 1
+    else:
+        config = parse_config(demo_config_text(), source="<embedded demo_rig.yaml>")
+    updates: dict[str, Any] = {}
+    if args.port is not None:
+        updates["server"] = config.server.model_copy(update={"port": args.port})
+    if args.bus_port is not None:
+        updates["bus"] = config.bus.model_copy(update={"base_port": args.bus_port})
+    if args.recordings is not None:
+        server = updates.get("server", config.server)
+        updates["server"] = server.model_copy(update={"recordings_dir": args.recordings})
+    config = config.model_copy(update=updates)
+    logger.info(
+        "demo: %d %s cameras (weakly synchronised) at %g fps; Ctrl-C stops",
+        len(config.cameras),
+        "replayed" if args.video is not None else "synthetic",
+        config.rig.fps,
+    )
+    return _run(config, args)
+
+
+def _video_demo_config(args: argparse.Namespace) -> RigConfig | None:
+    """A live rig replaying the videos in ``args.video`` in real time (looping), with the
+    MediaPipe detector and ``args.calibration``."""
+    from syncpose.app.offline import find_videos, video_rig
+    from syncpose.config import InferenceConfig, MediaPipeDetectorConfig
+
+    if args.calibration is None:
+        out("demo --video needs --calibration RIG.toml")
+        return None
+    try:
+        videos = find_videos([args.video])
+        rig = video_rig(
+            videos,
+            frame_step=args.frame_step,
+            inference=InferenceConfig(
+                calibration=args.calibration, detector=MediaPipeDetectorConfig(type="mediapipe")
+            ),
+        )
+    except (OSError, ValueError) as exc:
+        out(f"demo: {exc}")
+        return None
+    cameras = [
+        c.model_copy(update={"source": c.source.model_copy(update={"loop": True})})
+        for c in rig.cameras
+    ]
+    return rig.model_copy(
+        update={"cameras": cameras, "rig": rig.rig.model_copy(update={"name": "demo-video"})}
+    )
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """One capture worker in the foreground (for a camera on another host)."""
+    from syncpose.capture import worker
+    from syncpose.clock import monotonic_ns
+
+    config = load_config(args.config)
+    config.camera(args.camera)  # clear error for an unknown id before starting
+    worker.main(config.model_dump_json(), args.camera, monotonic_ns(), args.log_level)
+    return 0
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    """The aligner alone in the foreground."""
+    from syncpose.capture import align_loop
+
+    config = load_config(args.config)
+    align_loop.main(config.model_dump_json(), None, args.log_level)
+    return 0
+
+
+def _run(config: RigConfig, args: argparse.Namespace) -> int:
+    """Run the rig ``config`` in the foreground until Ctrl-C or ``--seconds``."""
+    from syncpose.app.rig import run_rig
+
+    if config.server.enabled:
+        from syncpose.server.main import url
+
+        out(f"syncpose: open {url(config)}  (Ctrl-C stops)")
+    return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+
+
+COMMANDS = {
+    "validate-config": cmd_validate_config,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "capture": cmd_capture,
+    "align": cmd_align,
+}
+
+
+def register(sub: Any) -> None:
+    """Add the rig commands to the top-level sub-parsers."""
+    p = sub.add_parser("validate-config", help="check a rig YAML file; exit 1 on problems")
+    p.add_argument("file", type=Path)
+    p.set_defaults(run=run)
+
+    p = sub.add_parser("demo", help="run the built-in synthetic 4-camera rig (no camera needed)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--port", type=int, default=None, help="server port (default 8000)")
+    p.add_argument("--bus-port", type=int, default=None, help="first ZeroMQ port (default 5550)")
+    p.add_argument("--recordings", type=Path, default=None, help="recordings folder")
+    p.add_argument("--video", type=Path, default=None, help="replay these videos (a folder)")
+    p.add_argument("--calibration", type=Path, default=None, help="with --video: the rig TOML")
+    p.add_argument("--frame-step", type=int, default=1, help="with --video: every n-th frame")
+    p.set_defaults(run=run)
+
+    p = sub.add_parser("run", help="run the rig described by a YAML file")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.set_defaults(run=run)
+
+    p = sub.add_parser("capture", help="run one camera's capture worker in the foreground")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--camera", required=True)
+    p.set_defaults(run=run)
+
+    p = sub.add_parser("align", help="run the aligner in the foreground")
+    p.add_argument("--config", type=Path, required=True)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the rig command ``args.command``."""
+    return COMMANDS[args.command](args)

@@ -1,0 +1,119 @@
+"""A running rig: which processes a rig config starts, and the loop that runs them.
+
+What runs is declared by the config: the capture side always (the aligner and one capture
+worker per camera, :func:`~syncpose.capture.rig.capture_processes`); the inference worker when
+``config.poses_possible`` (inference enabled, and a calibration it can use); the server when
+``config.server.enabled``. :func:`run_rig` starts them under the supervisor and logs the rig's
+state once a second — what ``syncpose run`` and ``syncpose demo`` do.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import zmq
+
+from syncpose.capture.rig import RigWatcher, capture_processes
+from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
+from syncpose.config import RigConfig
+from syncpose.messages import PoseResult, RigStatus, WorkerStatus
+from syncpose.process import ProcessGroup, ProcessSpec, Supervisor
+
+logger = logging.getLogger(__name__)
+
+#: Time from building the process list to the rig's epoch: for the workers to start.
+START_S = 2.0
+
+
+def rig_processes(config: RigConfig, epoch_ns: int, log_level: str = "INFO") -> list[ProcessSpec]:
+    """Every process of the rig ``config`` declares, consumers first: the server (it only
+    listens), the inference worker, the aligner, the capture workers. ``epoch_ns``: the rig's
+    start instant (frames are timed from it; a synthetic rig's truth too)."""
+    specs: list[ProcessSpec] = []
+    if config.server.enabled:
+        from syncpose.server.main import process_spec as server_spec
+
+        specs.append(server_spec(config, log_level, epoch_ns))
+    if config.poses_possible:
+        from syncpose.inference.worker import process_spec as inference_spec
+
+        specs.append(inference_spec(config, log_level))
+    return specs + capture_processes(config, epoch_ns, log_level)
+
+
+def describe(status: RigStatus) -> str:
+    """One log line: bundle counts and each camera's state, rate and offset."""
+    parts = [f"bundles {status.bundles} ({status.complete_bundles} complete)"]
+    for cam in status.cameras:
+        off = f"{cam.last_offset_ns / NS_PER_MS:+.1f}ms" if cam.last_offset_ns is not None else "-"
+        parts.append(f"{cam.camera_id}: {cam.state} {cam.fps:.1f}fps δ={off} gaps={cam.gaps}")
+    return " | ".join(parts)
+
+
+def describe_pose(pose: PoseResult, worker: WorkerStatus | None) -> str:
+    """One log line: pose rate, views used, latency, or why there is no pose."""
+    rate = f"{worker.fps:.1f}/s, {worker.dropped} bundles dropped" if worker else "-"
+    if pose.reason:
+        return f"poses {rate} | last: none ({pose.reason})"
+    views = ",".join(pose.views_used)
+    return (
+        f"poses {rate} | {pose.method} from {views} | "
+        f"{pose.latency_ms.get('total', float('nan')):.1f} ms"
+    )
+
+
+def run_rig(
+    rig: RigConfig,
+    *,
+    seconds: float | None = None,
+    log_level: str = "INFO",
+    stop: threading.Event | None = None,
+) -> int:
+    """Start every process of ``rig`` (:func:`rig_processes`), restart those that die, log the
+    rig's state every second; stop cleanly on Ctrl-C, SIGTERM, ``stop`` or timeout."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+    if rig.inference.enabled and not rig.poses_possible:
+        logger.warning(
+            "no 'inference.calibration' in the rig config: capturing and aligning only, no "
+            "poses (calibrate with 'syncpose calibrate', then set it)"
+        )
+    epoch = monotonic_ns() + round(START_S * NS_PER_S)
+    group = ProcessGroup(rig_processes(rig, epoch, log_level))
+    ctx: zmq.Context[Any] = zmq.Context()
+    watcher = RigWatcher(rig, ctx, poses=rig.poses_possible)
+    end = None if seconds is None else time.monotonic() + seconds
+    group.start()
+    logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
+    supervisor = Supervisor(group)
+    try:
+        next_report = time.monotonic() + 1.0
+        while not stop.is_set() and (end is None or time.monotonic() < end):
+            watcher.receive(100)
+            for event in supervisor.check(time.monotonic()):
+                logger.warning("%s", event)
+            if time.monotonic() >= next_report:
+                next_report += 1.0
+                _report(watcher)
+    except KeyboardInterrupt:
+        logger.info("stopping")
+    finally:
+        watcher.close()
+        codes = group.stop()
+        ctx.term()
+        logger.info("stopped: %s", codes)
+    return 0
+
+
+def _report(watcher: RigWatcher) -> None:
+    if watcher.rig_status is not None:
+        logger.info("%s", describe(watcher.rig_status))
+    if watcher.last_pose is not None:
+        from syncpose.inference.worker import WORKER_NAME
+
+        logger.info("%s", describe_pose(watcher.last_pose, watcher.workers.get(WORKER_NAME)))
