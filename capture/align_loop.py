@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from typing import Any
 
@@ -30,11 +29,11 @@ from syncpose.bus import (
     subscriber,
 )
 from syncpose.capture.aligner import Aligner, AlignerSettings
-from syncpose.clock import NS_PER_MS, Clock, MonotonicClock, ms_to_ns
+from syncpose.clock import NS_PER_MS, Clock, MonotonicClock
 from syncpose.clocksync import answer_clock_requests
 from syncpose.config import RigConfig
 from syncpose.messages import ClockOffset, ClockRequest, Decoder, FrameHeader, WorkerStatus
-from syncpose.process import worker_prologue
+from syncpose.worker import Heartbeat, run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +59,11 @@ class AlignerLoop:
         self.decoder = Decoder(accept=[FrameHeader, WorkerStatus, ClockOffset])
         self.clock_decoder = Decoder(accept=[ClockRequest])
         self._ctx = ctx or zmq.Context.instance()
+        self.heartbeat = Heartbeat("aligner", rig.aligner.status_interval_ms / 1000.0, clock)
 
     def run(self) -> None:
         rig = self.rig
-        bus = rig.bus
-        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        timeouts = SocketTimeouts.of(rig.bus)
         endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]
         topics = [FrameHeader.TOPIC, WorkerStatus.TOPIC, ClockOffset.TOPIC]
         sub = subscriber(self._ctx, endpoints, topics, timeouts)
@@ -73,14 +72,11 @@ class AlignerLoop:
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(clock_service, zmq.POLLIN)
-        interval = ms_to_ns(rig.aligner.status_interval_ms)
-        next_beat = self.clock.now_ns()
-        bundles_at_beat = 0
         logger.info("aligner up: %d cameras at %.3f fps", len(endpoints), rig.rig.fps)
         try:
             while not self.stop.is_set():
                 now = self.clock.now_ns()
-                wake = min(self.aligner.next_wakeup_ns(now), next_beat)
+                wake = min(self.aligner.next_wakeup_ns(now), self.heartbeat.next_ns())
                 timeout_ms = min(_MAX_POLL_MS, max(0, math.ceil((wake - now) / NS_PER_MS)))
                 ready = dict(poller.poll(timeout_ms))
                 if clock_service in ready:
@@ -90,11 +86,9 @@ class AlignerLoop:
                 now = self.clock.now_ns()
                 for bundle in self.aligner.poll(now):
                     publish_message(pub, bundle)
-                if now >= next_beat:
-                    rate = (self.aligner.bundles - bundles_at_beat) * 1e9 / max(interval, 1)
+                rate = self.heartbeat.due(self.aligner.bundles)
+                if rate is not None:
                     self._heartbeat(pub, now, rate)
-                    bundles_at_beat = self.aligner.bundles
-                    next_beat = now + interval
         finally:
             self._heartbeat(pub, self.clock.now_ns(), 0.0, final=True)
             sub.close()
@@ -127,27 +121,22 @@ class AlignerLoop:
         publish_message(pub, status)
         publish_message(
             pub,
-            WorkerStatus(
-                worker="aligner",
-                state="stopped" if final else status.state,
+            self.heartbeat.status(
+                "stopped" if final else status.state,
                 fps=rate,
                 frames=self.aligner.bundles,
                 dropped=self.aligner.skipped_ticks,
                 last_error=self.decoder.stats.last_error,
-                t_ns=now,
-                pid=os.getpid(),
             ),
         )
 
 
 def main(config_json: str, tick_origin_ns: int | None, log_level: str = "INFO") -> None:
     """Process entry point (``spawn`` target): run the aligner of the rig in ``config_json``."""
-    stop = worker_prologue("aligner", log_level)
-    rig = RigConfig.model_validate_json(config_json)
-    ctx = zmq.Context()
-    try:
+
+    def align(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) -> None:
         AlignerLoop(
             rig, clock=MonotonicClock(), stop=stop, tick_origin_ns=tick_origin_ns, ctx=ctx
         ).run()
-    finally:
-        ctx.term()
+
+    run_worker("aligner", config_json, log_level, align)

@@ -18,10 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import socket
 import threading
 import time
-from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from syncpose.bus import SocketTimeouts, drain, subscriber
+from syncpose.bus import SocketTimeouts, drain, free_port_block, subscriber
 from syncpose.capture.rig import RigWatcher, capture_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
@@ -50,24 +48,6 @@ class CaptureBenchOptions:
     max_wait_ms: float = 10.0
     jitter_ms: float = 0.5
     consume_pixels: bool = False
-
-
-def free_port_block(n: int) -> int:
-    """A base port such that ``base .. base + n`` were all free a moment ago."""
-    for _ in range(50):
-        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + n >= 65000:
-            continue
-        try:
-            for p in range(base, base + n + 1):
-                with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as t:
-                    t.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return base
-    raise OSError("no free block of local TCP ports found")
 
 
 def bench_rig(opts: CaptureBenchOptions, base_port: int) -> RigConfig:

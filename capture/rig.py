@@ -45,7 +45,7 @@ class RigWatcher:
 
     def __init__(self, rig: RigConfig, ctx: zmq.Context[Any], poses: bool = False) -> None:
         bus = rig.bus
-        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        timeouts = SocketTimeouts.of(bus)
         topics = [Bundle.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC, PoseResult.TOPIC]
         endpoints = [rig.aligner_endpoint()] + ([rig.inference_endpoint()] if poses else [])
         self.sock = subscriber(ctx, endpoints, topics, timeouts)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -30,10 +29,11 @@ import zmq
 
 from syncpose.bus import SocketTimeouts, publish_message, publisher
 from syncpose.capture.sources import EndOfStream, FrameSource, SourceFrame, SourceUnavailable
-from syncpose.clock import NS_PER_S, Clock
+from syncpose.clock import Clock, MonotonicClock
 from syncpose.clocksync import ClockSyncClient
 from syncpose.config import OpenCVSourceConfig, RigConfig
 from syncpose.messages import ClockOffset, Frame, FrameHeader, WorkerState, WorkerStatus
+from syncpose.worker import Heartbeat, run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class CaptureWorker:
         self.clock = clock
         self.stop = stop
         self._ctx = ctx or zmq.Context.instance()
-        self.status_interval_s = status_interval_s
+        self.heartbeat = Heartbeat(f"capture:{camera_id}", status_interval_s, clock)
         self._handoff: queue.Queue[tuple[int, SourceFrame]] = queue.Queue(maxsize=2)
         self._clock_offset: ClockOffset | None = None  # measured, not yet published
         self._lock = threading.Lock()
@@ -194,21 +194,17 @@ class CaptureWorker:
     def status(self, fps: float) -> WorkerStatus:
         """The heartbeat to publish now."""
         with self._lock:
-            return WorkerStatus(
-                worker=f"capture:{self.camera.id}",
-                state=self.state,
+            return self.heartbeat.status(
+                self.state,
                 fps=fps,
                 frames=self.frames_published,
                 dropped=self.handoff_drops + self.source_skipped,
                 last_error=self.last_error,
-                t_ns=self.clock.now_ns(),
-                pid=os.getpid(),
             )
 
     def run(self) -> WorkerState:
         """Capture and publish until ``stop`` is set or the source ends; returns the end state."""
-        bus = self.rig.bus
-        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        timeouts = SocketTimeouts.of(self.rig.bus)
         sock = publisher(self._ctx, self.endpoint, timeouts, send_hwm=self.camera.send_hwm)
         grabber = threading.Thread(target=self._grab_loop, name=f"grab-{self.camera.id}")
         grabber.start()
@@ -218,8 +214,6 @@ class CaptureWorker:
                 target=self._clock_loop, args=(timeouts,), name=f"clock-{self.camera.id}"
             )
             clock_thread.start()
-        interval_ns = round(self.status_interval_s * NS_PER_S)
-        last_beat, last_frames = self.clock.now_ns(), 0
         try:
             while grabber.is_alive() or not self._handoff.empty():
                 try:
@@ -232,11 +226,9 @@ class CaptureWorker:
                     offset, self._clock_offset = self._clock_offset, None
                 if offset is not None:
                     publish_message(sock, offset)
-                now = self.clock.now_ns()
-                if now - last_beat >= interval_ns:
-                    fps = (self.frames_published - last_frames) * NS_PER_S / (now - last_beat)
+                fps = self.heartbeat.due(self.frames_published)
+                if fps is not None:
                     publish_message(sock, self.status(fps))
-                    last_beat, last_frames = now, self.frames_published
         except Exception as exc:
             logger.exception("camera %r: publishing failed", self.camera.id)
             self._set_state("error", f"{type(exc).__name__}: {exc}")
@@ -259,19 +251,12 @@ def main(config_json: str, camera_id: str, epoch_ns: int, log_level: str = "INFO
 
     Exits with status 1 when the worker ended in ``error`` (the supervisor restarts it).
     """
-    from syncpose.capture.sources import make_source
-    from syncpose.clock import MonotonicClock
-    from syncpose.process import worker_prologue
 
-    stop = worker_prologue(f"capture:{camera_id}", log_level)
-    rig = RigConfig.model_validate_json(config_json)
-    clock = MonotonicClock()
-    ctx: zmq.Context[Any] = zmq.Context()
-    try:
+    def capture(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) -> WorkerState:
+        from syncpose.capture.sources import make_source
+
+        clock = MonotonicClock()
         source = make_source(rig, camera_id, epoch_ns=epoch_ns, clock=clock)
-        worker = CaptureWorker(rig, camera_id, source=source, clock=clock, stop=stop, ctx=ctx)
-        state = worker.run()
-    finally:
-        ctx.term()
-    if state == "error":
-        raise SystemExit(1)
+        return CaptureWorker(rig, camera_id, source=source, clock=clock, stop=stop, ctx=ctx).run()
+
+    run_worker(f"capture:{camera_id}", config_json, log_level, capture)

@@ -19,9 +19,7 @@ with a :class:`~syncpose.messages.WorkerStatus` heartbeat (``status``) every sec
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -38,8 +36,9 @@ from syncpose.inference.pipeline import (
     PoseOutput,
     ViewFrame,
 )
-from syncpose.messages import Bundle, Decoder, Frame, WorkerState, WorkerStatus
-from syncpose.process import ProcessSpec, worker_prologue
+from syncpose.messages import Bundle, Decoder, Frame, WorkerState
+from syncpose.process import ProcessSpec
+from syncpose.worker import Heartbeat, run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class InferenceWorker:
         self.pipeline = pipeline
         self.stop = stop
         self._ctx = ctx or zmq.Context.instance()
-        self.status_interval_s = status_interval_s
+        self.heartbeat = Heartbeat(WORKER_NAME, status_interval_s)
         self.frames: dict[str, OrderedDict[int, ViewFrame]] = {
             cam: OrderedDict() for cam in rig.camera_ids
         }
@@ -90,8 +89,7 @@ class InferenceWorker:
 
     def run(self) -> None:
         rig = self.rig
-        bus = rig.bus
-        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        timeouts = SocketTimeouts.of(rig.bus)
         n = len(rig.cameras)
         cams = [rig.camera_endpoint(i) for i in range(n)]
         # Raw frames are megabytes: keep only a few per camera queued in ZeroMQ.
@@ -102,8 +100,6 @@ class InferenceWorker:
         poller.register(frame_sub, zmq.POLLIN)
         poller.register(bundle_sub, zmq.POLLIN)
         wait_ns = round(rig.inference.frame_wait_ms * NS_PER_MS)
-        next_beat = time.monotonic()
-        poses_at_beat = 0
         self.state = "running"
         logger.info("inference worker up: %d cameras, detector %s, %s", n,
                     self.pipeline.detector.name, self.pipeline.engine.method)  # fmt: skip
@@ -123,11 +119,9 @@ class InferenceWorker:
                     self._start_next(wait_ns)  # the next detection overlaps this fusion
                 if detected is not None:
                     self._publish(pub, self.pipeline.fuse(detected))
-                if time.monotonic() >= next_beat:
-                    rate = (self.poses - poses_at_beat) / self.status_interval_s
+                rate = self.heartbeat.due(self.poses)
+                if rate is not None:
                     self._heartbeat(pub, rate)
-                    poses_at_beat = self.poses
-                    next_beat = time.monotonic() + self.status_interval_s
         finally:
             self.state = "stopped"
             self._stage.shutdown(wait=True, cancel_futures=True)
@@ -242,29 +236,23 @@ class InferenceWorker:
             self.last_error = f"{self.frames_not_detected} frame(s) skipped: detector behind"
         publish_message(
             pub,
-            WorkerStatus(
-                worker=WORKER_NAME,
-                state=state,
+            self.heartbeat.status(
+                state,
                 fps=rate,
                 frames=self.poses,
                 dropped=self.dropped_bundles + self.frames_not_detected,
                 last_error=self.last_error,
-                t_ns=monotonic_ns(),
-                pid=os.getpid(),
             ),
         )
 
 
 def main(config_json: str, log_level: str = "INFO") -> None:
     """Process entry point (``spawn`` target): the inference worker of the rig."""
-    stop = worker_prologue(WORKER_NAME, log_level)
-    rig = RigConfig.model_validate_json(config_json)
-    ctx = zmq.Context()
-    try:
-        pipeline = InferencePipeline.from_config(rig)
-        InferenceWorker(rig, pipeline, stop=stop, ctx=ctx).run()
-    finally:
-        ctx.term()
+
+    def infer(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) -> None:
+        InferenceWorker(rig, InferencePipeline.from_config(rig), stop=stop, ctx=ctx).run()
+
+    run_worker(WORKER_NAME, config_json, log_level, infer)
 
 
 def process_spec(rig: RigConfig, log_level: str = "INFO") -> ProcessSpec:

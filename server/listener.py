@@ -44,7 +44,7 @@ class BusListener(threading.Thread):
 
     def run(self) -> None:
         bus = self.rig.bus
-        timeouts = SocketTimeouts(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
+        timeouts = SocketTimeouts.of(bus)
         endpoints = [self.rig.aligner_endpoint(), self.rig.inference_endpoint()]
         topics = [PoseResult.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC]
         sock = subscriber(self.ctx, endpoints, topics, timeouts)

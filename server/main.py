@@ -12,12 +12,13 @@ import uvicorn
 import zmq
 
 from syncpose.config import RigConfig
-from syncpose.process import ProcessSpec, worker_prologue
+from syncpose.process import ProcessSpec
 from syncpose.server.app import SyntheticTruth, create_app
 from syncpose.server.hub import PoseHub
 from syncpose.server.listener import BusListener
 from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
+from syncpose.worker import run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ def url(rig: RigConfig) -> str:
     return f"http://{host}:{rig.server.port}"
 
 
-def serve(rig: RigConfig, stop: threading.Event, epoch_ns: int | None = None) -> None:
+def serve(
+    rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any], epoch_ns: int | None = None
+) -> None:
     """Serve ``rig`` until ``stop`` is set (``epoch_ns``: the rig's start instant)."""
     from syncpose.calibration.rigfile import RigFileError, rig_calibration
 
@@ -55,7 +58,6 @@ def serve(rig: RigConfig, stop: threading.Event, epoch_ns: int | None = None) ->
         calibration=calibration, rig_fps=rig.rig.fps, rig_name=rig.rig.name,
         truth=SyntheticTruth.of(rig, epoch_ns),
     )  # fmt: skip
-    ctx: zmq.Context[Any] = zmq.Context()
     listener = BusListener(rig, hub, metrics, store, ctx)
     server = _Server(
         uvicorn.Config(
@@ -76,13 +78,15 @@ def serve(rig: RigConfig, stop: threading.Event, epoch_ns: int | None = None) ->
         listener.stop()
         listener.join(2.0)
         store.close()  # a recording in progress is stopped cleanly
-        ctx.term()
 
 
 def main(config_json: str, log_level: str = "INFO", epoch_ns: int | None = None) -> None:
     """Process entry point (``spawn`` target)."""
-    stop = worker_prologue(WORKER_NAME, log_level)
-    serve(RigConfig.model_validate_json(config_json), stop, epoch_ns)
+
+    def run(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) -> None:
+        serve(rig, stop, ctx, epoch_ns)
+
+    run_worker(WORKER_NAME, config_json, log_level, run)
 
 
 def process_spec(

@@ -9,13 +9,16 @@ Subscribers see those losses as gaps in ``seq`` and count them.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
 
+from syncpose.config import BusConfig
 from syncpose.messages import Decoded, Decoder, Message, encode
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,11 @@ class SocketTimeouts:
     linger_ms: int = 0
     send_timeout_ms: int = 100
     recv_timeout_ms: int = 1000
+
+    @classmethod
+    def of(cls, bus: BusConfig) -> SocketTimeouts:
+        """The timeouts a rig's ``bus`` section configures."""
+        return cls(bus.linger_ms, bus.send_timeout_ms, bus.recv_timeout_ms)
 
 
 def _apply(sock: zmq.Socket[Any], timeouts: SocketTimeouts) -> None:
@@ -113,3 +121,21 @@ def publish(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
 def publish_message(sock: zmq.Socket[Any], message: Message, **arrays: Any) -> bool:
     """Encode and :func:`publish` a message; ``False`` when it was dropped."""
     return publish(sock, encode(message, arrays or None))
+
+
+def free_port_block(n: int) -> int:
+    """A base port such that ``base .. base + n`` were all free a moment ago."""
+    for _ in range(50):
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n >= 65000:
+            continue
+        try:
+            for p in range(base, base + n + 1):
+                with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as t:
+                    t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return base
+    raise OSError("no free block of local TCP ports found")

@@ -1,8 +1,10 @@
 """Worker processes: a common prologue, and a group that starts and stops them cleanly.
 
 Each worker runs in its own process (``spawn``; no state inherited by accident). The prologue
-sets up logging, turns SIGTERM/SIGINT into a stop event, and asks Linux to send SIGTERM to the
-worker if its parent dies, so no process is left behind even when the launcher is killed.
+sets up logging, names the process for ``ps`` (``syncpose: capture cam0``, not the interpreter's
+``-c from multiprocessing.spawn …``), turns SIGTERM/SIGINT into a stop event, and asks Linux to
+send SIGTERM to the worker if its parent dies, so no process is left behind even when the
+launcher is killed.
 Restarting crashed workers with back-off (the supervisor proper) builds on :class:`ProcessGroup`.
 """
 
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import setproctitle
+
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -36,9 +40,15 @@ def configure_logging(level: str | int = "INFO") -> None:
     )
 
 
+def process_title(name: str) -> str:
+    """What ``ps`` and ``top`` show for worker ``name``: ``syncpose: capture cam0``."""
+    return f"syncpose: {name.replace(':', ' ')}"
+
+
 def worker_prologue(name: str, log_level: str | int = "INFO") -> threading.Event:
     """Call first in a worker process; returns the event that SIGTERM/SIGINT sets."""
     mp.current_process().name = name
+    setproctitle.setproctitle(process_title(name))
     configure_logging(log_level)
     if sys.platform.startswith("linux"):
         try:

@@ -61,7 +61,8 @@ def run_e2e_bench(
     from websockets.sync.client import connect
 
     from syncpose.app.rig import rig_processes
-    from syncpose.capture.bench import free_port_block, percentiles
+    from syncpose.bus import free_port_block
+    from syncpose.capture.bench import percentiles
     from syncpose.process import ProcessGroup
 
     recordings = Path(tempfile.mkdtemp(prefix="syncpose-e2e-"))

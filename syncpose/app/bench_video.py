@@ -300,7 +300,8 @@ def run_pipeline_bench(
     import zmq
 
     from syncpose.app.rig import rig_processes
-    from syncpose.capture.bench import cpu_seconds, free_port_block, percentiles
+    from syncpose.bus import free_port_block
+    from syncpose.capture.bench import cpu_seconds, percentiles
     from syncpose.capture.rig import RigWatcher
     from syncpose.clock import NS_PER_MS, monotonic_ns
     from syncpose.messages import PoseResult

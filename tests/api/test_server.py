@@ -290,8 +290,7 @@ def test_preview_frames_flow_only_while_watched(tmp_path: Path) -> None:
 
     import zmq
 
-    from syncpose.bus import SocketTimeouts, publish_message, publisher
-    from syncpose.capture.bench import free_port_block
+    from syncpose.bus import SocketTimeouts, free_port_block, publish_message, publisher
     from syncpose.configfile import parse_config
     from syncpose.messages import Frame, FrameHeader
     from syncpose.server.listener import BusListener

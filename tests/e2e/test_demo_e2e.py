@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from syncpose.bus import free_port_block
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Camera, Rig
-from syncpose.capture.bench import free_port_block
 from syncpose.inference.baselines import reject_px
 from tests.integration.test_cli import session_processes
 

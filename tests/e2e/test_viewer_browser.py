@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import uvicorn
 
-from syncpose.capture.bench import free_port_block
+from syncpose.bus import free_port_block
 from syncpose.config import ServerConfig
 from syncpose.messages import PoseResult
 from syncpose.server.app import create_app

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import zmq
 
+from syncpose.bus import free_port_block
 from syncpose.capture.align_loop import AlignerLoop
-from syncpose.capture.bench import free_port_block, wrap_ms
+from syncpose.capture.bench import wrap_ms
 from syncpose.capture.rig import RigWatcher
 from syncpose.capture.sources import make_source
 from syncpose.capture.worker import CaptureWorker

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from syncpose.bus import SocketTimeouts, publish_message, publisher, subscriber
-from syncpose.capture.bench import free_port_block
+from syncpose.bus import SocketTimeouts, free_port_block, publish_message, publisher, subscriber
 from syncpose.inference.pipeline import InferencePipeline
 from syncpose.inference.worker import InferenceWorker
 from syncpose.messages import Decoder, Frame, PoseResult, WorkerStatus

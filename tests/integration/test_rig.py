@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import zmq
 
-from syncpose.capture.bench import free_port_block, wrap_ms
+from syncpose.bus import free_port_block
+from syncpose.capture.bench import wrap_ms
 from syncpose.capture.rig import RigWatcher, capture_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig

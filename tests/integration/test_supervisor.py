@@ -12,7 +12,7 @@ from typing import Any
 import zmq
 
 from syncpose.app.rig import run_rig
-from syncpose.capture.bench import free_port_block
+from syncpose.bus import free_port_block
 from syncpose.capture.rig import RigWatcher
 from syncpose.configfile import parse_config
 

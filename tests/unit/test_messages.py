@@ -123,8 +123,7 @@ def test_disallowed_dtype_refused_on_encode() -> None:
 
 
 def test_endpoint_in_use_is_a_clear_error() -> None:
-    from syncpose.bus import SocketTimeouts, publisher
-    from syncpose.capture.bench import free_port_block
+    from syncpose.bus import SocketTimeouts, free_port_block, publisher
 
     ctx: zmq.Context[Any] = zmq.Context()
     endpoint = f"tcp://127.0.0.1:{free_port_block(1)}"

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import zmq
 
-from syncpose.bus import SocketTimeouts, subscriber
-from syncpose.capture.bench import free_port_block
+from syncpose.bus import SocketTimeouts, free_port_block, subscriber
 from syncpose.capture.sources import SourceFrame, SourceUnavailable
 from syncpose.capture.sources.opencv_source import OpenCVSource
 from syncpose.capture.worker import CaptureWorker
