@@ -1,8 +1,7 @@
 """The server's subscription to the rig: the aligner's status and the inference worker's poses,
 on a background thread, into the :class:`~syncpose.server.hub.PoseHub`, the metrics and the
-recorder;
-and, only while someone watches ``/ws/preview``, the cameras' pixels, shrunk to preview frames
-at a limited rate."""
+recorder; and, only while someone watches ``/ws/preview``, the cameras' pixels, shrunk to
+preview frames at a limited rate."""
 
 from __future__ import annotations
 
@@ -43,8 +42,7 @@ class BusListener(threading.Thread):
         self._last_preview: dict[str, float] = {}
 
     def run(self) -> None:
-        bus = self.rig.bus
-        timeouts = SocketTimeouts.of(bus)
+        timeouts = SocketTimeouts.of(self.rig.bus)
         endpoints = [self.rig.aligner_endpoint(), self.rig.inference_endpoint()]
         topics = [PoseResult.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC]
         sock = subscriber(self.ctx, endpoints, topics, timeouts)

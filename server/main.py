@@ -13,11 +13,12 @@ import zmq
 
 from syncpose.config import RigConfig
 from syncpose.process import ProcessSpec
-from syncpose.server.app import SyntheticTruth, create_app
+from syncpose.server.app import create_app
 from syncpose.server.hub import PoseHub
 from syncpose.server.listener import BusListener
 from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
+from syncpose.server.truth import SyntheticTruth
 from syncpose.worker import run_worker
 
 logger = logging.getLogger(__name__)
