@@ -22,6 +22,13 @@ from syncpose.server.state import AUTHORIZED, State
 
 router = APIRouter(tags=["calibration"])
 
+#: The session's steps: guarded by the token, answered with the status (only the keys it has).
+_STEP: dict[str, Any] = {
+    "response_model": WizardStatus,
+    "response_model_exclude_unset": True,
+    "dependencies": AUTHORIZED,
+}
+
 
 def _conflict_on_errors(step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a step of the session; a step out of turn or what the videos lack is a 409."""
@@ -31,12 +38,7 @@ def _conflict_on_errors(step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
-@router.post(
-    "/api/wizard",
-    response_model=WizardStatus,
-    response_model_exclude_unset=True,
-    dependencies=AUTHORIZED,
-)
+@router.post("/api/wizard", **_STEP)
 def start(state: State, board: Board) -> dict[str, Any]:
     """Start a session for the printed ``board`` (a running session is discarded)."""
     return _conflict_on_errors(lambda: state.wizard.start(BoardSpec(**board.model_dump())))
@@ -71,24 +73,14 @@ async def upload(state: State, camera: str, request: Request) -> dict[str, Any]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
-@router.post(
-    "/api/wizard/calibrate",
-    response_model=WizardStatus,
-    response_model_exclude_unset=True,
-    dependencies=AUTHORIZED,
-)
+@router.post("/api/wizard/calibrate", **_STEP)
 def calibrate(state: State) -> dict[str, Any]:
     """Intrinsics of every camera, then their poses (bundle adjustment) from the frames
     where two or more cameras saw the board at once; then the review figures."""
     return _conflict_on_errors(state.wizard.calibrate)
 
 
-@router.post(
-    "/api/wizard/accept",
-    response_model=WizardSaved,
-    response_model_exclude_unset=True,
-    dependencies=AUTHORIZED,
-)
+@router.post("/api/wizard/accept", **{**_STEP, "response_model": WizardSaved})
 def accept(state: State, body: Accept) -> dict[str, Any]:
     """Accept the review: put the world on the floor board and write the rig (TOML)."""
     return _conflict_on_errors(
