@@ -206,18 +206,6 @@ def cmd_bench_e2e(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {
-    "capture": cmd_bench_capture,
-    "calibration": cmd_bench_calibration,
-    "accuracy": cmd_bench_accuracy,
-    "denoiser": cmd_bench_denoiser,
-    "ablation": cmd_bench_ablation,
-    "realvideo": cmd_bench_realvideo,
-    "pipeline": cmd_bench_pipeline,
-    "e2e": cmd_bench_e2e,
-}
-
-
 def register(sub: Any) -> None:
     """Add ``bench`` and its benchmarks to the top-level sub-parsers."""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
@@ -235,8 +223,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark ``args.bench``."""
-    return COMMANDS[args.bench](args)
+    """Run the benchmark chosen (its handler, set by :func:`register`)."""
+    return int(args.handler(args))
 
 
 def _add_capture(bench: Any) -> argparse.ArgumentParser:
@@ -256,6 +244,7 @@ def _add_capture(bench: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--repeat", type=int, default=1, help="runs; figures are medians over them")
     p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.set_defaults(handler=cmd_bench_capture)
     return p
 
 
@@ -270,6 +259,7 @@ def _add_calibration(bench: Any) -> argparse.ArgumentParser:
         help="folder with cam_*.mp4, charuco.toml, camera_array.toml, timestamps.csv",
     )
     p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.set_defaults(handler=cmd_bench_calibration)
     return p
 
 
@@ -311,6 +301,7 @@ def _add_accuracy(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--miss-rate", type=float, default=0.02)
     p.add_argument("--swap-rate", type=float, default=0.005)
     p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_accuracy)
     return p
 
 
@@ -326,6 +317,7 @@ def _add_denoiser(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=300)
     p.add_argument("--no-torch", action="store_true", help="skip the torch eager figures")
     p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_denoiser)
     return p
 
 
@@ -345,6 +337,7 @@ def _add_ablation(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--motion", type=Path, nargs="+", required=True)
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_ablation)
     return p
 
 
@@ -364,6 +357,7 @@ def _add_realvideo(bench: Any) -> argparse.ArgumentParser:
     _add_recording_args(p)
     p.add_argument("--shifted", default="2,4", help="cameras (1-based) one file frame late")
     p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_realvideo)
     return p
 
 
@@ -378,6 +372,7 @@ def _add_pipeline(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=["tcp", "ipc"], default="tcp", help="bus transport")
     p.add_argument("--worker-log-level", default="WARNING")
     p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_pipeline)
     return p
 
 
@@ -390,4 +385,5 @@ def _add_e2e(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--worker-log-level", default="WARNING")
     p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_e2e)
     return p

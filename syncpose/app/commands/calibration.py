@@ -206,14 +206,6 @@ def cmd_board(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {
-    "calibrate": cmd_calibrate,
-    "intrinsics": cmd_intrinsics,
-    "sync": cmd_sync,
-    "board": cmd_board,
-}
-
-
 def register(sub: Any) -> None:
     """Add the calibration commands to the top-level sub-parsers."""
     p = sub.add_parser("calibrate", help="calibrate a rig from one board video per camera")
@@ -226,7 +218,7 @@ def register(sub: Any) -> None:
     p.add_argument("--compare", type=Path, default=None, help="a reference rig to compare with")
     p.add_argument("--report", type=Path, default=None, help="write the JSON report here")
     p.add_argument("--out", type=Path, required=True, help="rig TOML to write")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_calibrate)
 
     p = sub.add_parser("intrinsics", help="one camera's intrinsics from a video or images")
     src = p.add_mutually_exclusive_group(required=True)
@@ -235,7 +227,7 @@ def register(sub: Any) -> None:
     add_board_args(p)
     p.add_argument("--name", default=None, help="camera name (default: the file's name)")
     p.add_argument("--out", type=Path, required=True, help="rig TOML to write (one camera)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_intrinsics)
 
     p = sub.add_parser("sync", help="estimate cameras' time offsets from a board recording")
     p.add_argument("--rig", type=Path, required=True, help="the calibrated rig")
@@ -244,16 +236,16 @@ def register(sub: Any) -> None:
     add_board_args(p)
     p.add_argument("--search-ms", type=float, default=500.0, help="largest offset searched")
     p.add_argument("--json", type=Path, default=None)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_sync)
 
     p = sub.add_parser("board", help="write a printable calibration board (PNG or PDF)")
     add_board_args(p)
     p.add_argument("--paper", default="A4", help="A4, A3, letter or tabloid")
     p.add_argument("--dpi", type=float, default=300.0)
     p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_board)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the calibration command ``args.command``."""
-    return COMMANDS[args.command](args)
+    """Run the calibration command chosen (its handler, set by :func:`register`)."""
+    return int(args.handler(args))

@@ -120,20 +120,11 @@ def _run(config: RigConfig, args: argparse.Namespace) -> int:
     return run_rig(config, seconds=args.seconds, log_level=args.log_level)
 
 
-COMMANDS = {
-    "validate-config": cmd_validate_config,
-    "demo": cmd_demo,
-    "run": cmd_run,
-    "capture": cmd_capture,
-    "align": cmd_align,
-}
-
-
 def register(sub: Any) -> None:
     """Add the rig commands to the top-level sub-parsers."""
     p = sub.add_parser("validate-config", help="check a rig YAML file; exit 1 on problems")
     p.add_argument("file", type=Path)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_validate_config)
 
     p = sub.add_parser("demo", help="run the built-in synthetic 4-camera rig (no camera needed)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
@@ -143,23 +134,23 @@ def register(sub: Any) -> None:
     p.add_argument("--video", type=Path, default=None, help="replay these videos (a folder)")
     p.add_argument("--calibration", type=Path, default=None, help="with --video: the rig TOML")
     p.add_argument("--frame-step", type=int, default=1, help="with --video: every n-th frame")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_demo)
 
     p = sub.add_parser("run", help="run the rig described by a YAML file")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_run)
 
     p = sub.add_parser("capture", help="run one camera's capture worker in the foreground")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--camera", required=True)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_capture)
 
     p = sub.add_parser("align", help="run the aligner in the foreground")
     p.add_argument("--config", type=Path, required=True)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_align)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the rig command ``args.command``."""
-    return COMMANDS[args.command](args)
+    """Run the rig command chosen (its handler, set by :func:`register`)."""
+    return int(args.handler(args))

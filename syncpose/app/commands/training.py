@@ -83,9 +83,6 @@ def cmd_import_bvh(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "import-bvh": cmd_import_bvh}
-
-
 def register(sub: Any) -> None:
     """Add the training commands to the top-level sub-parsers."""
     p = sub.add_parser("train", help="train the weak-sync denoiser on motion capture")
@@ -101,14 +98,14 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=None, help="override the CPU threads")
     p.add_argument("--export", action="store_true", help="also write denoiser.onnx")
     p.add_argument("--steps-ddim", type=int, default=2, help="DDIM steps of the exported graph")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_train)
 
     p = sub.add_parser("import-bvh", help="BVH files (Bandai-Namco, CMU) -> a motion .npz")
     p.add_argument("bvh", type=Path, nargs="+")
     p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_import_bvh)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the training command ``args.command``."""
-    return COMMANDS[args.command](args)
+    """Run the training command chosen (its handler, set by :func:`register`)."""
+    return int(args.handler(args))

@@ -100,9 +100,9 @@ def register(sub: Any) -> None:
     p.add_argument("--smoothing", action="store_true", help="One-Euro filter the poses")
     p.add_argument("--out", type=Path, required=True, help=".json, .csv, .npz or .trc")
     p.add_argument("--report", type=Path, default=None, help="write the quality summary (JSON)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, handler=cmd_reconstruct)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``reconstruct``."""
-    return cmd_reconstruct(args)
+    """Run the command chosen (``reconstruct``, its handler set by :func:`register`)."""
+    return int(args.handler(args))
