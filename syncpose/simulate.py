@@ -186,17 +186,8 @@ def simulate_clip(
         outside = ~np.stack([cam.in_image(arr[v]) for v, cam in enumerate(rig.cameras)])
         arr[outside] = np.nan
     confidence = np.where(np.isfinite(points).all(axis=-1), confidence, 0.0)
-    return Sequence2D(
-        rig=rig,
-        t_ref=t_ref,
-        points=points,
-        confidence=confidence,
-        t_capture=t_capture,
-        clip=clip.name,
-        truth=truth,
-        oracle=oracle,
-        offsets=offsets,
-    )
+    tracks = (rig, t_ref, points, confidence, t_capture)  # the KeypointTracks part
+    return Sequence2D(*tracks, clip=clip.name, truth=truth, oracle=oracle, offsets=offsets)
 
 
 def _joints(clip: Clip, t: FloatArray) -> FloatArray:
