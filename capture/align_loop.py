@@ -30,7 +30,7 @@ from syncpose.bus import (
 )
 from syncpose.capture.aligner import Aligner, AlignerSettings
 from syncpose.clock import NS_PER_MS, Clock, MonotonicClock
-from syncpose.clocksync import answer_clock_requests
+from syncpose.clocksync import ProbeLimiter, answer_clock_requests
 from syncpose.config import RigConfig
 from syncpose.messages import ClockOffset, ClockRequest, Decoder, FrameHeader, WorkerStatus
 from syncpose.worker import Heartbeat, run_worker
@@ -58,6 +58,7 @@ class AlignerLoop:
         self.aligner = Aligner(AlignerSettings.from_rig(rig), tick_origin_ns=tick_origin_ns)
         self.decoder = Decoder(accept=[FrameHeader, WorkerStatus, ClockOffset])
         self.clock_decoder = Decoder(accept=[ClockRequest])
+        self.probe_limiter = ProbeLimiter()
         self._ctx = ctx or zmq.Context.instance()
         self.heartbeat = Heartbeat("aligner", rig.aligner.status_interval_ms / 1000.0, clock)
 
@@ -80,7 +81,9 @@ class AlignerLoop:
                 timeout_ms = min(_MAX_POLL_MS, max(0, math.ceil((wake - now) / NS_PER_MS)))
                 ready = dict(poller.poll(timeout_ms))
                 if clock_service in ready:
-                    answer_clock_requests(clock_service, self.clock, self.clock_decoder)
+                    answer_clock_requests(
+                        clock_service, self.clock, self.clock_decoder, self.probe_limiter
+                    )
                 if sub in ready:
                     self._drain(sub, pub)
                 now = self.clock.now_ns()
@@ -117,7 +120,8 @@ class AlignerLoop:
         self.aligner.set_host_offset(msg.host, msg.offset_ns)
 
     def _heartbeat(self, pub: zmq.Socket[Any], now: int, rate: float, final: bool = False) -> None:
-        status = self.aligner.rig_status(now, decode_errors=self.decoder.stats.total)
+        errors = self.decoder.stats.total + self.clock_decoder.stats.total
+        status = self.aligner.rig_status(now, decode_errors=errors)
         publish_message(pub, status)
         publish_message(
             pub,
@@ -126,9 +130,17 @@ class AlignerLoop:
                 fps=rate,
                 frames=self.aligner.bundles,
                 dropped=self.aligner.skipped_ticks,
-                last_error=self.decoder.stats.last_error,
+                last_error=self._last_error(),
             ),
         )
+
+    def _last_error(self) -> str | None:
+        """What the aligner last dropped, and how many clock probes it refused."""
+        error = self.decoder.stats.last_error or self.clock_decoder.stats.last_error
+        if self.probe_limiter.refused:
+            refused = f"{self.probe_limiter.refused} clock probe(s) refused (over the rate)"
+            error = f"{error}; {refused}" if error else refused
+        return error
 
 
 def main(config_json: str, tick_origin_ns: int | None, log_level: str = "INFO") -> None:

@@ -93,10 +93,13 @@ def clock_server(ctx: zmq.Context[Any], endpoint: str, timeouts: SocketTimeouts)
     return _bound(ctx, zmq.ROUTER, endpoint, timeouts)
 
 
-def drain(sock: zmq.Socket[Any], decoder: Decoder) -> Iterator[tuple[Decoded, list[Any]]]:
-    """Every message queued on ``sock`` right now, decoded, with its raw frames (zero-copy);
-    what ``decoder`` cannot trust it counts and drops. Never blocks."""
-    while True:
+def drain(
+    sock: zmq.Socket[Any], decoder: Decoder, limit: int = 1000
+) -> Iterator[tuple[Decoded, list[Any]]]:
+    """The messages queued on ``sock`` right now, at most ``limit`` of them (a flood must not
+    hold up the caller's loop: the rest wait for the next call), decoded, with their raw frames
+    (zero-copy); what ``decoder`` cannot trust it counts and drops. Never blocks."""
+    for _ in range(limit):
         try:
             frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:

@@ -13,6 +13,7 @@ the aligner's loop. Messages are the ordinary wire messages (:class:`ClockReques
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,16 +103,51 @@ class ClockSyncClient:
             self._sock = None
 
 
-def answer_clock_requests(sock: zmq.Socket[Any], clock: Clock, decoder: Decoder) -> int:
-    """Answer every pending probe on a ROUTER socket; returns how many were answered."""
+class ProbeLimiter:
+    """A rate limit on clock probes per peer (a token bucket per ZeroMQ identity): a peer may
+    send ``burst`` probes at once and ``rate`` per second after that; the rest are dropped and
+    counted. A real client sends one burst of 8 every few seconds. At most ``max_peers``
+    identities are remembered (the longest silent is forgotten first)."""
+
+    def __init__(self, rate: float = 16.0, burst: float = 32.0, max_peers: int = 256) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_peers = max_peers
+        self.refused = 0
+        self._buckets: OrderedDict[bytes, tuple[float, int]] = OrderedDict()
+
+    def allow(self, peer: bytes, now_ns: int) -> bool:
+        tokens, last = self._buckets.pop(peer, (self.burst, now_ns))
+        tokens = min(self.burst, tokens + (now_ns - last) / 1e9 * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[peer] = (tokens - 1.0 if allowed else tokens, now_ns)
+        while len(self._buckets) > self.max_peers:
+            self._buckets.popitem(last=False)
+        if not allowed:
+            self.refused += 1
+        return allowed
+
+
+def answer_clock_requests(
+    sock: zmq.Socket[Any],
+    clock: Clock,
+    decoder: Decoder,
+    limiter: ProbeLimiter | None = None,
+    max_messages: int = 64,
+) -> int:
+    """Answer the pending probes on a ROUTER socket, at most ``max_messages`` of them (a flood
+    must not hold up the caller's loop: the rest wait for the next call), each peer within
+    ``limiter``'s rate; returns how many were answered."""
     answered = 0
-    while True:
+    for _ in range(max_messages):
         try:
             frames = sock.recv_multipart(flags=zmq.NOBLOCK)
         except zmq.Again:
-            return answered
+            break
         t1 = clock.now_ns()
         identity, body = frames[0], frames[1:]
+        if limiter is not None and not limiter.allow(identity, t1):
+            continue
         decoded = decoder.decode(body)
         if decoded is None or not isinstance(decoded.message, ClockRequest):
             continue
@@ -121,3 +157,4 @@ def answer_clock_requests(sock: zmq.Socket[Any], clock: Clock, decoder: Decoder)
         except zmq.Again:
             continue
         answered += 1
+    return answered

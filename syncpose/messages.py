@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -32,6 +33,10 @@ SCHEMA_VERSION = 1
 #: dtypes allowed for array frames (little-endian, as numpy writes them on x86/ARM).
 ALLOWED_DTYPES = frozenset({"uint8", "uint16", "int16", "int32", "int64", "float32", "float64"})
 MAX_ARRAY_DIMS = 4
+#: The largest envelope (JSON) frame read; every real one is a few kB.
+MAX_ENVELOPE_BYTES = 1 << 20
+#: What decoding may raise on hostile input besides a validation error: all of it is a drop.
+_HOSTILE = (ValueError, TypeError, OverflowError, RecursionError, MemoryError)
 
 WorkerState = Literal["starting", "running", "degraded", "error", "stopped"]
 ImageEncoding = Literal["raw", "jpeg"]
@@ -328,34 +333,48 @@ class Decoder:
             return self._decode(frames)
         except _Drop as drop:
             self._drop(drop.reason, drop.detail)
-            return None
+        except _HOSTILE as exc:  # anything else hostile input can make the parsers raise
+            self._drop("malformed", f"undecodable: {type(exc).__name__}")
+        return None
 
     def _decode(self, frames: Sequence[Any]) -> Decoded:
         if len(frames) < 2:
             raise _Drop("malformed", f"expected at least 2 frames, got {len(frames)}")
         topic = bytes(_buffer(frames[0]))
+        head = _buffer(frames[1])
+        if head.nbytes > MAX_ENVELOPE_BYTES:
+            limit = MAX_ENVELOPE_BYTES
+            raise _Drop("malformed", f"envelope of {head.nbytes} bytes (at most {limit})")
         try:
-            envelope = json.loads(bytes(_buffer(frames[1])))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Drop("malformed", f"envelope is not JSON: {exc}") from None
+            envelope = json.loads(bytes(head))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise _Drop("malformed", f"envelope is not JSON: {type(exc).__name__}") from None
         if not isinstance(envelope, dict):
             raise _Drop("malformed", "envelope is not a JSON object")
         if envelope.get("v") != SCHEMA_VERSION:
-            raise _Drop("wrong_version", f"schema version {envelope.get('v')!r}")
+            raise _Drop("wrong_version", f"schema version {_short(envelope.get('v'))}")
         type_name = envelope.get("type")
         cls = MESSAGE_TYPES.get(type_name) if isinstance(type_name, str) else None
         if cls is None:
-            raise _Drop("malformed", f"unknown message type {type_name!r}")
+            raise _Drop("malformed", f"unknown message type {_short(type_name)}")
         if topic != cls.TOPIC:
-            raise _Drop("malformed", f"type {type_name} arrived on topic {topic!r}")
+            raise _Drop("malformed", f"type {type_name} arrived on topic {_short(topic)}")
         if type_name not in self._accept:
             raise _Drop("unexpected_type", f"{type_name} not accepted here")
         try:
             message = cls.model_validate(envelope.get("body"))
         except ValidationError as exc:
-            raise _Drop("malformed", f"{type_name} body invalid: {exc.errors()[:1]}") from None
+            first = exc.errors(include_input=False, include_url=False)[:1]
+            raise _Drop("malformed", f"{type_name} body invalid: {_short(first, 200)}") from None
         arrays = _decode_arrays(envelope.get("arrays", []), frames[2:])
         return Decoded(message=message, arrays=arrays)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: what a hostile peer sent never fills a log
+    line or a heartbeat."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Drop(Exception):
@@ -383,18 +402,19 @@ def _decode_arrays(descriptors: Any, frames: Sequence[Any]) -> dict[str, AnyArra
         if not isinstance(desc, dict):
             raise _Drop("malformed", "array descriptor is not an object")
         name, dtype, shape = desc.get("name"), desc.get("dtype"), desc.get("shape")
-        if not isinstance(name, str) or dtype not in ALLOWED_DTYPES:
-            raise _Drop("malformed", f"bad array descriptor {desc!r}")
+        if not isinstance(name, str) or not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
+            raise _Drop("malformed", f"bad array descriptor {_short(desc)}")
         if (
             not isinstance(shape, list)
             or len(shape) > MAX_ARRAY_DIMS
-            or not all(isinstance(s, int) and s >= 0 for s in shape)
+            or not all(type(s) is int and 0 <= s < 2**31 for s in shape)
         ):
-            raise _Drop("malformed", f"array {name!r}: bad shape {shape!r}")
+            raise _Drop("malformed", f"array {_short(name)}: bad shape {_short(shape)}")
         buf = _buffer(frame)
         dt = np.dtype(dtype)
-        expected = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        expected = math.prod(shape) * dt.itemsize  # exact: Python integers do not overflow
         if buf.nbytes != expected:
-            raise _Drop("malformed", f"array {name!r}: {buf.nbytes} bytes, shape needs {expected}")
+            needs = f"{buf.nbytes} bytes, shape needs {expected}"
+            raise _Drop("malformed", f"array {_short(name)}: {needs}")
         arrays[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
     return arrays

@@ -109,6 +109,36 @@ def test_bad_input_is_counted_and_dropped(frames: list[bytes], reason: str) -> N
     assert dec.stats.last_error
 
 
+def clock_request(arrays: list[dict[str, Any]]) -> bytes:
+    body = {"host": "h", "t0_ns": 1}
+    return json.dumps({"v": SCHEMA_VERSION, "type": "ClockRequest", "body": body,
+                       "arrays": arrays}).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        # the probe's message: a shape whose product overflows a 64-bit integer
+        [
+            b"clockreq",
+            clock_request([{"name": "a", "dtype": "uint8", "shape": [2**40, 2**40]}]),
+            b"",
+        ],
+        [b"clockreq", clock_request([{"name": "a", "dtype": "uint8", "shape": [2**64]}]), b""],
+        [b"clockreq", clock_request([{"name": "a", "dtype": "int64", "shape": [2**61, 8]}]), b""],
+        [b"clockreq", clock_request([{"name": "a", "dtype": "uint8", "shape": [True, 2]}]), b"xy"],
+        [b"clockreq", clock_request([{"name": "a", "dtype": ["uint8"], "shape": [1]}]), b"x"],
+        [b"hdr", b"[" * 100_000 + b"]" * 100_000],  # nesting deeper than the parser's stack
+        [b"hdr", b" " * (2 << 20)],  # an envelope far larger than any real one
+    ],
+)
+def test_hostile_input_is_counted_and_dropped_never_raised(frames: list[bytes]) -> None:
+    dec = Decoder()
+    assert dec.decode(frames) is None
+    assert dec.stats.malformed == 1 and dec.stats.last_error
+    assert len(dec.stats.last_error) < 300  # what a peer sent is not echoed in full
+
+
 def test_unaccepted_type_is_dropped() -> None:
     dec = Decoder(accept=[FrameHeader])
     status = WorkerStatus(worker="w", state="running", fps=1.0, frames=1, dropped=0, t_ns=0, pid=1)

@@ -1,0 +1,105 @@
+"""Fault injection on real processes and sockets: hostile messages, floods, taken ports and dead
+or frozen workers. Each test asserts that the rig keeps (or gets back to) doing its job, and
+what it reports; none asserts a timing beyond generous deadlines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import zmq
+
+from syncpose.bus import free_port_block
+from syncpose.capture.rig import RigWatcher, capture_processes
+from syncpose.clock import NS_PER_S, monotonic_ns
+from syncpose.config import RigConfig
+from syncpose.configfile import parse_config
+from syncpose.messages import SCHEMA_VERSION, ClockRequest, encode
+from syncpose.process import ProcessGroup
+
+
+def small_rig(cameras: int = 1, **sections: str) -> RigConfig:
+    """A synthetic rig of tiny cameras, capture and aligner only (no inference, no server)."""
+    cams = "".join(
+        f"  - {{id: cam{i}, source: {{type: synthetic, width: 160, height: 120, seed: {i}}}}}\n"
+        for i in range(cameras)
+    )
+    extra = "".join(f"{key}: {value}\n" for key, value in sections.items())
+    return parse_config(
+        f"rig: {{name: faults, fps: 30}}\ncameras:\n{cams}"
+        f"bus: {{base_port: {free_port_block(cameras + 4)}}}\n"
+        f"aligner: {{status_interval_ms: 200}}\n"
+        f"inference: {{enabled: false}}\nserver: {{enabled: false}}\n{extra}"
+    )
+
+
+@contextmanager
+def running(rig: RigConfig) -> Iterator[tuple[ProcessGroup, RigWatcher]]:
+    """The rig's capture processes, started, with a watcher on its bus, all running."""
+    group = ProcessGroup(capture_processes(rig, monotonic_ns() + NS_PER_S, "WARNING"))
+    ctx: zmq.Context[Any] = zmq.Context()
+    watcher = RigWatcher(rig, ctx)
+    group.start()
+    try:
+        names = ["aligner"] + [f"capture:{c}" for c in rig.camera_ids]
+        assert watcher.wait_until_running(names, 60.0), watcher.workers
+        yield group, watcher
+    finally:
+        watcher.close()
+        group.stop()
+        ctx.destroy(linger=0)
+
+
+def bundles_within(watcher: RigWatcher, seconds: float) -> int:
+    count = 0
+
+    def seen(*_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        watcher.receive(50, on_bundle=seen)
+    return count
+
+
+def overflowing_clock_request() -> list[bytes]:
+    """The probe's message: an array descriptor whose shape overflows, and an empty frame."""
+    env = {
+        "v": SCHEMA_VERSION, "type": "ClockRequest", "body": {"host": "x", "t0_ns": 1},
+        "arrays": [{"name": "a", "dtype": "uint8", "shape": [2**40, 2**40]}],
+    }  # fmt: skip
+    return [ClockRequest.TOPIC, json.dumps(env).encode(), b""]
+
+
+def test_garbage_on_the_clock_service_is_counted_and_the_aligner_carries_on() -> None:
+    rig = small_rig()
+    with running(rig) as (group, watcher):
+        pid = group.pids()["aligner"]
+        ctx: zmq.Context[Any] = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(rig.clock_endpoint())
+        try:
+            dealer.send_multipart(overflowing_clock_request())
+            for k in range(500):
+                dealer.send_multipart([ClockRequest.TOPIC, b"{not json %d" % k])
+            deadline = time.monotonic() + 30.0
+            errors = 0
+            while time.monotonic() < deadline and errors < 501:
+                watcher.receive(100)
+                errors = watcher.rig_status.decode_errors if watcher.rig_status else 0
+            assert errors >= 501
+            assert group.exited() == {}  # nobody died
+            assert group.pids()["aligner"] == pid
+            # and a well-formed probe is still answered
+            dealer.send_multipart(encode(ClockRequest(host="x", t0_ns=42)))
+            assert dealer.poll(5000)
+            assert dealer.recv_multipart()[0] == b"clockrep"
+            assert bundles_within(watcher, 1.0) > 0
+        finally:
+            dealer.close(0)
+            ctx.term()
