@@ -253,7 +253,7 @@ def load_rig(path: str | Path) -> Rig:
 
 def rig_calibration(config: RigConfig) -> Rig:
     """The calibration a rig's poses are computed in, cameras named by the rig's ids: the
-    configured file (``syncpose.inference.calibration``), else — every camera synthetic — the exact
+    configured file (``inference.calibration``), else — every camera synthetic — the exact
     calibration of the synthetic cameras."""
     if config.inference.calibration is None:
         return synthetic_rig(config)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from contextlib import ExitStack
 from typing import Any
 
 import zmq
@@ -67,36 +68,43 @@ class AlignerLoop:
         timeouts = SocketTimeouts.of(rig.bus)
         endpoints = [rig.camera_endpoint(i) for i in range(len(rig.cameras))]
         topics = [FrameHeader.TOPIC, WorkerStatus.TOPIC, ClockOffset.TOPIC]
-        sub = subscriber(self._ctx, endpoints, topics, timeouts)
-        pub = publisher(self._ctx, rig.aligner_endpoint(), timeouts, send_hwm=64)
-        clock_service = clock_server(self._ctx, rig.clock_endpoint(), timeouts)
+        with ExitStack() as sockets:  # closed in any case, a failed bind included
+            pub = sockets.enter_context(
+                publisher(self._ctx, rig.aligner_endpoint(), timeouts, send_hwm=64)
+            )
+            clock_service = sockets.enter_context(
+                clock_server(self._ctx, rig.clock_endpoint(), timeouts)
+            )
+            sub = sockets.enter_context(subscriber(self._ctx, endpoints, topics, timeouts))
+            logger.info("aligner up: %d cameras at %.3f fps", len(endpoints), rig.rig.fps)
+            try:
+                self._loop(sub, pub, clock_service)
+            finally:
+                self._heartbeat(pub, self.clock.now_ns(), 0.0, final=True)
+
+    def _loop(
+        self, sub: zmq.Socket[Any], pub: zmq.Socket[Any], clock_service: zmq.Socket[Any]
+    ) -> None:
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(clock_service, zmq.POLLIN)
-        logger.info("aligner up: %d cameras at %.3f fps", len(endpoints), rig.rig.fps)
-        try:
-            while not self.stop.is_set():
-                now = self.clock.now_ns()
-                wake = min(self.aligner.next_wakeup_ns(now), self.heartbeat.next_ns())
-                timeout_ms = min(_MAX_POLL_MS, max(0, math.ceil((wake - now) / NS_PER_MS)))
-                ready = dict(poller.poll(timeout_ms))
-                if clock_service in ready:
-                    answer_clock_requests(
-                        clock_service, self.clock, self.clock_decoder, self.probe_limiter
-                    )
-                if sub in ready:
-                    self._drain(sub, pub)
-                now = self.clock.now_ns()
-                for bundle in self.aligner.poll(now):
-                    publish_message(pub, bundle)
-                rate = self.heartbeat.due(self.aligner.bundles)
-                if rate is not None:
-                    self._heartbeat(pub, now, rate)
-        finally:
-            self._heartbeat(pub, self.clock.now_ns(), 0.0, final=True)
-            sub.close()
-            pub.close()
-            clock_service.close()
+        while not self.stop.is_set():
+            now = self.clock.now_ns()
+            wake = min(self.aligner.next_wakeup_ns(now), self.heartbeat.next_ns())
+            timeout_ms = min(_MAX_POLL_MS, max(0, math.ceil((wake - now) / NS_PER_MS)))
+            ready = dict(poller.poll(timeout_ms))
+            if clock_service in ready:
+                answer_clock_requests(
+                    clock_service, self.clock, self.clock_decoder, self.probe_limiter
+                )
+            if sub in ready:
+                self._drain(sub, pub)
+            now = self.clock.now_ns()
+            for bundle in self.aligner.poll(now):
+                publish_message(pub, bundle)
+            rate = self.heartbeat.due(self.aligner.bundles)
+            if rate is not None:
+                self._heartbeat(pub, now, rate)
 
     def _drain(self, sub: zmq.Socket[Any], pub: zmq.Socket[Any]) -> None:
         for decoded, frames in drain(sub, self.decoder):
@@ -121,7 +129,9 @@ class AlignerLoop:
 
     def _heartbeat(self, pub: zmq.Socket[Any], now: int, rate: float, final: bool = False) -> None:
         errors = self.decoder.stats.total + self.clock_decoder.stats.total
-        status = self.aligner.rig_status(now, decode_errors=errors)
+        status = self.aligner.rig_status(
+            now, decode_errors=errors, probes_refused=self.probe_limiter.refused
+        )
         publish_message(pub, status)
         publish_message(
             pub,
@@ -135,12 +145,8 @@ class AlignerLoop:
         )
 
     def _last_error(self) -> str | None:
-        """What the aligner last dropped, and how many clock probes it refused."""
-        error = self.decoder.stats.last_error or self.clock_decoder.stats.last_error
-        if self.probe_limiter.refused:
-            refused = f"{self.probe_limiter.refused} clock probe(s) refused (over the rate)"
-            error = f"{error}; {refused}" if error else refused
-        return error
+        """What the aligner last dropped."""
+        return self.decoder.stats.last_error or self.clock_decoder.stats.last_error
 
 
 def main(config_json: str, tick_origin_ns: int | None, log_level: str = "INFO") -> None:

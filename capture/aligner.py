@@ -412,7 +412,7 @@ class Aligner:
             )
         return out
 
-    def rig_status(self, now_ns: int, decode_errors: int = 0) -> RigStatus:
+    def rig_status(self, now_ns: int, decode_errors: int = 0, probes_refused: int = 0) -> RigStatus:
         cameras = self.camera_sync(now_ns)
         degraded = any(c.state != "ok" for c in cameras)
         return RigStatus(
@@ -423,6 +423,7 @@ class Aligner:
             cameras=cameras,
             host_offsets_ns=self.host_offsets_ns,
             decode_errors=decode_errors,
+            probes_refused=probes_refused,
             t_ns=now_ns,
         )
 

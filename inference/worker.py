@@ -22,6 +22,7 @@ import logging
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 import zmq
@@ -38,7 +39,7 @@ from syncpose.inference.pipeline import (
 )
 from syncpose.messages import Bundle, Decoder, Frame, WorkerState
 from syncpose.process import ProcessSpec
-from syncpose.worker import Heartbeat, run_worker
+from syncpose.worker import Heartbeat, WorkerFailed, run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -92,46 +93,55 @@ class InferenceWorker:
         timeouts = SocketTimeouts.of(rig.bus)
         n = len(rig.cameras)
         cams = [rig.camera_endpoint(i) for i in range(n)]
-        # Raw frames are megabytes: keep only a few per camera queued in ZeroMQ.
-        frame_sub = subscriber(self._ctx, cams, [Frame.TOPIC], timeouts, recv_hwm=4 * n)
-        bundle_sub = subscriber(self._ctx, [rig.aligner_endpoint()], [Bundle.TOPIC], timeouts)
-        pub = publisher(self._ctx, rig.inference_endpoint(), timeouts, send_hwm=64)
+        with ExitStack() as sockets:  # closed in any case, a failed bind included
+            sockets.callback(self.pipeline.close)
+            pub = sockets.enter_context(
+                publisher(self._ctx, rig.inference_endpoint(), timeouts, send_hwm=64)
+            )
+            # Raw frames are megabytes: keep only a few per camera queued in ZeroMQ.
+            frame_sub = sockets.enter_context(
+                subscriber(self._ctx, cams, [Frame.TOPIC], timeouts, recv_hwm=4 * n)
+            )
+            bundle_sub = sockets.enter_context(
+                subscriber(self._ctx, [rig.aligner_endpoint()], [Bundle.TOPIC], timeouts)
+            )
+            self.state = "running"
+            logger.info("inference worker up: %d cameras, detector %s, %s", n,
+                        self.pipeline.detector.name, self.pipeline.engine.method)  # fmt: skip
+            try:
+                self._loop(pub, frame_sub, bundle_sub)
+            finally:
+                self.state = "stopped"
+                self._stage.shutdown(wait=True, cancel_futures=True)
+                for pool in self._camera_threads.values():
+                    pool.shutdown(wait=True, cancel_futures=True)
+                self._heartbeat(pub, 0.0)
+
+    def _loop(
+        self, pub: zmq.Socket[Any], frame_sub: zmq.Socket[Any], bundle_sub: zmq.Socket[Any]
+    ) -> None:
         poller = zmq.Poller()
         poller.register(frame_sub, zmq.POLLIN)
         poller.register(bundle_sub, zmq.POLLIN)
-        wait_ns = round(rig.inference.frame_wait_ms * NS_PER_MS)
-        self.state = "running"
-        logger.info("inference worker up: %d cameras, detector %s, %s", n,
-                    self.pipeline.detector.name, self.pipeline.engine.method)  # fmt: skip
-        try:
-            while not self.stop.is_set():
-                busy = self.queue or self._inflight is not None
-                ready = dict(poller.poll(1 if busy else 50))
-                if frame_sub in ready:
-                    self._drain(frame_sub)
-                if bundle_sub in ready:
-                    self._drain(bundle_sub)
-                detected = None
-                if self._inflight is not None and self._inflight.done():
-                    detected = self._take(self._inflight)
-                    self._inflight = None
-                if self._inflight is None:
-                    self._start_next(wait_ns)  # the next detection overlaps this fusion
-                if detected is not None:
-                    self._publish(pub, self.pipeline.fuse(detected))
-                rate = self.heartbeat.due(self.poses)
-                if rate is not None:
-                    self._heartbeat(pub, rate)
-        finally:
-            self.state = "stopped"
-            self._stage.shutdown(wait=True, cancel_futures=True)
-            for pool in self._camera_threads.values():
-                pool.shutdown(wait=True, cancel_futures=True)
-            self._heartbeat(pub, 0.0)
-            frame_sub.close()
-            bundle_sub.close()
-            pub.close()
-            self.pipeline.close()
+        wait_ns = round(self.rig.inference.frame_wait_ms * NS_PER_MS)
+        while not self.stop.is_set():
+            busy = self.queue or self._inflight is not None
+            ready = dict(poller.poll(1 if busy else 50))
+            if frame_sub in ready:
+                self._drain(frame_sub)
+            if bundle_sub in ready:
+                self._drain(bundle_sub)
+            detected = None
+            if self._inflight is not None and self._inflight.done():
+                detected = self._take(self._inflight)
+                self._inflight = None
+            if self._inflight is None:
+                self._start_next(wait_ns)  # the next detection overlaps this fusion
+            if detected is not None:
+                self._publish(pub, self.pipeline.fuse(detected))
+            rate = self.heartbeat.due(self.poses)
+            if rate is not None:
+                self._heartbeat(pub, rate)
 
     def _drain(self, sock: zmq.Socket[Any]) -> None:
         for decoded, _ in drain(sock, self.decoder):
@@ -250,7 +260,11 @@ def main(config_json: str, log_level: str = "INFO") -> None:
     """Process entry point (``spawn`` target): the inference worker of the rig."""
 
     def infer(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) -> None:
-        InferenceWorker(rig, InferencePipeline.from_config(rig), stop=stop, ctx=ctx).run()
+        try:
+            pipeline = InferencePipeline.from_config(rig)
+        except (OSError, ValueError) as exc:  # a calibration or model missing or invalid
+            raise WorkerFailed(str(exc)) from exc
+        InferenceWorker(rig, pipeline, stop=stop, ctx=ctx).run()
 
     run_worker(WORKER_NAME, config_json, log_level, infer)
 

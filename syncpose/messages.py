@@ -175,6 +175,9 @@ class RigStatus(Message):
         default_factory=dict, description="Clock offset applied to each host's timestamps (ns)."
     )
     decode_errors: int = Field(ge=0, description="Malformed or wrong-version messages dropped.")
+    probes_refused: int = Field(
+        default=0, ge=0, description="Clock probes refused: their peer was over the rate."
+    )
     t_ns: int = Field(description="When the heartbeat was sent (aligner clock, ns).")
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -28,6 +29,9 @@ import setproctitle
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+#: A worker's exit status for a fault that restarting cannot mend (sysexits' EX_CONFIG).
+EXIT_FAILED = 78
 
 
 def configure_logging(level: str | int = "INFO") -> None:
@@ -63,7 +67,12 @@ def worker_prologue(name: str, log_level: str | int = "INFO") -> threading.Event
         stop.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    if mp.parent_process() is not None:
+        # A worker of a rig: Ctrl-C reaches the whole process group, but the launcher stops
+        # its workers in order (consumers first), so the worker waits for its SIGTERM.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGINT, _on_signal)
     return stop
 
 
@@ -89,23 +98,30 @@ class ProcessGroup:
     def __init__(self, specs: list[ProcessSpec]) -> None:
         self.specs = specs
         self._ctx = mp.get_context("spawn")
+        self._started: dict[str, float] = {}
+
+    def _launch(self, spec: ProcessSpec) -> None:
+        proc = self._ctx.Process(target=spec.target, args=spec.args, name=spec.name)
+        proc.start()
+        spec.process = proc
+        self._started[spec.name] = time.monotonic()
 
     def start(self) -> None:
         for spec in self.specs:
-            proc = self._ctx.Process(target=spec.target, args=spec.args, name=spec.name)
-            proc.start()
-            spec.process = proc
-            logger.debug("started %s (pid %s)", spec.name, proc.pid)
+            self._launch(spec)
+            logger.debug("started %s (pid %s)", spec.name, spec.process and spec.process.pid)
 
     def restart(self, name: str) -> None:
         """Start worker ``name`` again (its previous process has ended)."""
         spec = next(s for s in self.specs if s.name == name)
         if spec.process is not None and spec.process.is_alive():
             raise RuntimeError(f"{name} is still running")
-        proc = self._ctx.Process(target=spec.target, args=spec.args, name=spec.name)
-        proc.start()
-        spec.process = proc
-        logger.debug("restarted %s (pid %s)", spec.name, proc.pid)
+        self._launch(spec)
+        logger.debug("restarted %s (pid %s)", spec.name, spec.process and spec.process.pid)
+
+    def started_at(self, name: str) -> float:
+        """When worker ``name`` was last started (``time.monotonic``)."""
+        return self._started[name]
 
     def pids(self) -> dict[str, int]:
         return {s.name: s.process.pid for s in self.specs if s.process and s.process.pid}
@@ -118,7 +134,7 @@ class ProcessGroup:
             if s.process is not None and s.process.exitcode is not None
         }
 
-    def stop(self, timeout_s: float = 5.0) -> dict[str, int | None]:
+    def stop(self, timeout_s: float = 3.0) -> dict[str, int | None]:
         """Ask the workers to stop, stage by stage, wait, kill stragglers; return exit codes."""
         codes: dict[str, int | None] = {}
         for stage in sorted({s.stop_stage for s in self.specs}):
@@ -149,33 +165,51 @@ class ProcessGroup:
 
 class Supervisor:
     """Restarts the workers of a :class:`ProcessGroup` that die (a non-zero exit: a crash, a
-    kill) with exponential back-off, ``initial_s`` doubling up to ``max_s``; a worker that
-    ends cleanly (exit 0, e.g. a video that ended) is left stopped. One failing worker never
-    stops the others. :meth:`check` is called from the owner's loop."""
+    kill) with exponential back-off, ``initial_s`` doubling up to ``max_s``; one that had run
+    for ``healthy_s`` before it died starts again from ``initial_s``. One failing worker never
+    stops the others. :meth:`check` is called from the owner's loop.
 
-    def __init__(self, group: ProcessGroup, initial_s: float = 1.0, max_s: float = 30.0) -> None:
+    A worker ends for good — and is reported, not restarted — when it ends cleanly (exit 0:
+    ``stopped``, e.g. a video that ended), when it exits with :data:`EXIT_FAILED` (a fault
+    restarting cannot mend, said in its own log line: ``failed``), or when it has died
+    ``max_quick_deaths`` times in a row, each time within ``quick_s`` of starting (``failed``:
+    it crash-loops on something permanent)."""
+
+    def __init__(
+        self,
+        group: ProcessGroup,
+        initial_s: float = 1.0,
+        max_s: float = 30.0,
+        healthy_s: float = 60.0,
+        quick_s: float = 10.0,
+        max_quick_deaths: int = 5,
+    ) -> None:
         self.group = group
         self.initial_s = initial_s
         self.max_s = max_s
+        self.healthy_s = healthy_s
+        self.quick_s = quick_s
+        self.max_quick_deaths = max_quick_deaths
         self.restarts: dict[str, int] = {}
         self.states: dict[str, str] = {s.name: "running" for s in group.specs}
+        self._backoff: dict[str, int] = {}  # restarts since the worker last ran healthily
+        self._quick: dict[str, int] = {}  # deaths in a row soon after starting
         self._due: dict[str, float] = {}
+
+    @property
+    def all_ended(self) -> bool:
+        """Whether no worker runs or will run again (each stopped or failed)."""
+        return all(state in ("stopped", "failed") for state in self.states.values())
 
     def check(self, now: float) -> list[str]:
         """Restart what is due; returns log lines for what happened."""
         events = []
         for name, code in self.group.exited().items():
-            if self.states.get(name) in ("stopped", "restarting"):
+            if self.states.get(name) in ("stopped", "failed", "restarting"):
                 continue
-            if code == 0:
-                self.states[name] = "stopped"
-                events.append(f"{name} ended cleanly")
-                continue
-            n = self.restarts.get(name, 0)
-            delay = min(self.initial_s * 2.0**n, self.max_s)
-            self._due[name] = now + delay
-            self.states[name] = "restarting"
-            events.append(f"{name} died (exit {code}); restarting in {delay:.1f} s")
+            event = self._ended(name, code, now)
+            if event:
+                events.append(event)
         for name, due in list(self._due.items()):
             if now >= due:
                 del self._due[name]
@@ -184,3 +218,27 @@ class Supervisor:
                 self.states[name] = "running"
                 events.append(f"{name} restarted (restart {self.restarts[name]})")
         return events
+
+    def _ended(self, name: str, code: int, now: float) -> str:
+        if code == 0:
+            self.states[name] = "stopped"
+            return f"{name} ended cleanly"
+        if code == EXIT_FAILED:
+            self.states[name] = "failed"
+            return f"{name} failed (see its error above); not restarted"
+        ran_s = now - self.group.started_at(name)
+        if ran_s >= self.healthy_s:
+            self._backoff[name] = 0
+        self._quick[name] = self._quick.get(name, 0) + 1 if ran_s < self.quick_s else 0
+        if self._quick[name] >= self.max_quick_deaths:
+            self.states[name] = "failed"
+            return (
+                f"{name} died {self._quick[name]} times in a row within {self.quick_s:g} s of "
+                f"starting (exit {code}): failed, not restarted (see its errors above)"
+            )
+        n = self._backoff.get(name, 0)
+        self._backoff[name] = n + 1
+        delay = min(self.initial_s * 2.0**n, self.max_s)
+        self._due[name] = now + delay
+        self.states[name] = "restarting"
+        return f"{name} died (exit {code}); restarting in {delay:.1f} s"

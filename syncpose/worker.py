@@ -3,14 +3,18 @@
 :func:`run_worker` is the whole entry point but for the work itself: the prologue (logging,
 SIGTERM/SIGINT to a stop event, parent-death signal, a process title such as ``syncpose:
 capture cam0`` for ``ps`` and ``top``), the rig config from its JSON, and one ZeroMQ context
-for the worker's life; a worker whose work ends in ``error`` exits with status 1 so the
-supervisor restarts it. :class:`Heartbeat` paces a worker's
-:class:`~syncpose.messages.WorkerStatus` and fills in what every status carries (name, rate,
-time, pid).
+for the worker's life, closed whatever happens (so a worker that fails to start never hangs
+in ``zmq_ctx_term`` with sockets open). A worker whose work ends in ``error``, or that cannot
+start (a port taken), exits with status 1 and one line saying why, and the supervisor restarts
+it; one that raises :class:`WorkerFailed` (a fault restarting cannot mend: a missing or invalid
+file) exits with :data:`~syncpose.process.EXIT_FAILED`, and the supervisor reports it failed.
+:class:`Heartbeat` paces a worker's :class:`~syncpose.messages.WorkerStatus` and fills in what
+every status carries (name, rate, time, pid).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -21,24 +25,41 @@ import zmq
 from syncpose.clock import NS_PER_S, Clock, MonotonicClock
 from syncpose.config import RigConfig
 from syncpose.messages import WorkerState, WorkerStatus
-from syncpose.process import worker_prologue
+from syncpose.process import EXIT_FAILED, worker_prologue
+
+logger = logging.getLogger(__name__)
 
 #: The work of a worker: runs until ``stop`` is set; returns its end state (or None).
 WorkerBody = Callable[[RigConfig, threading.Event, "zmq.Context[Any]"], WorkerState | None]
 
 
+class WorkerFailed(Exception):
+    """A fault that restarting the worker cannot mend (a missing or invalid file): the worker
+    exits with :data:`~syncpose.process.EXIT_FAILED` and is not restarted."""
+
+
 def run_worker(name: str, config_json: str, log_level: str, body: WorkerBody) -> None:
     """Run ``body(rig, stop, ctx)`` as the worker process ``name`` of the rig in
-    ``config_json``; exit with status 1 when it ends in ``error``."""
+    ``config_json``; exit with status 1 when it ends in ``error`` or cannot start, with
+    :data:`~syncpose.process.EXIT_FAILED` when it raises :class:`WorkerFailed`."""
     stop = worker_prologue(name, log_level)
     rig = RigConfig.model_validate_json(config_json)
     ctx: zmq.Context[Any] = zmq.Context()
+    code = 0
     try:
-        state = body(rig, stop, ctx)
+        code = 1 if body(rig, stop, ctx) == "error" else 0
+    except WorkerFailed as exc:
+        logger.error(
+            "%s cannot run: %s (not restarted: fix it, then start the rig again)", name, exc
+        )
+        code = EXIT_FAILED
+    except OSError as exc:  # a port taken, a device gone: may pass, so the supervisor retries
+        logger.error("%s cannot start: %s", name, exc)
+        code = 1
     finally:
-        ctx.term()
-    if state == "error":
-        raise SystemExit(1)
+        ctx.destroy(linger=0)  # closes what is still open: never blocks on a forgotten socket
+    if code:
+        raise SystemExit(code)
 
 
 class Heartbeat:

@@ -9,10 +9,12 @@ state once a second — what ``syncpose run`` and ``syncpose demo`` do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import zmq
@@ -74,10 +76,10 @@ def run_rig(
     stop: threading.Event | None = None,
 ) -> int:
     """Start every process of ``rig`` (:func:`rig_processes`), restart those that die, log the
-    rig's state every second; stop cleanly on Ctrl-C, SIGTERM, ``stop`` or timeout."""
+    rig's state every second; stop cleanly on Ctrl-C or SIGTERM (both only set ``stop``: a
+    signal never lands in the middle of library code), on ``stop``, on timeout, or once every
+    worker has ended for good. Returns 1 when workers failed, else 0."""
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     if rig.inference.enabled and not rig.poses_possible:
         logger.warning(
             "no 'inference.calibration' in the rig config: capturing and aligning only, no "
@@ -85,29 +87,50 @@ def run_rig(
         )
     epoch = monotonic_ns() + round(START_S * NS_PER_S)
     group = ProcessGroup(rig_processes(rig, epoch, log_level))
-    ctx: zmq.Context[Any] = zmq.Context()
-    watcher = RigWatcher(rig, ctx, poses=rig.poses_possible)
-    end = None if seconds is None else time.monotonic() + seconds
-    group.start()
-    logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
     supervisor = Supervisor(group)
+    with _stop_on_signals(stop):
+        ctx: zmq.Context[Any] = zmq.Context()
+        watcher = RigWatcher(rig, ctx, poses=rig.poses_possible)
+        end = None if seconds is None else time.monotonic() + seconds
+        group.start()
+        logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
+        try:
+            next_report = time.monotonic() + 1.0
+            while not stop.is_set() and (end is None or time.monotonic() < end):
+                watcher.receive(100)
+                for event in supervisor.check(time.monotonic()):
+                    logger.warning("%s", event)
+                if supervisor.all_ended:
+                    logger.warning("every worker has ended: stopping the rig")
+                    break
+                if time.monotonic() >= next_report:
+                    next_report += 1.0
+                    _report(watcher)
+        finally:
+            watcher.close()
+            codes = group.stop()
+            ctx.destroy(linger=0)
+            logger.info("stopped: %s", codes)
+    failed = sorted(n for n, state in supervisor.states.items() if state == "failed")
+    if failed:
+        logger.error("failed: %s", ", ".join(failed))
+    return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` while the rig runs (on the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda _sig, _frame: stop.set())
     try:
-        next_report = time.monotonic() + 1.0
-        while not stop.is_set() and (end is None or time.monotonic() < end):
-            watcher.receive(100)
-            for event in supervisor.check(time.monotonic()):
-                logger.warning("%s", event)
-            if time.monotonic() >= next_report:
-                next_report += 1.0
-                _report(watcher)
-    except KeyboardInterrupt:
-        logger.info("stopping")
+        yield
     finally:
-        watcher.close()
-        codes = group.stop()
-        ctx.term()
-        logger.info("stopped: %s", codes)
-    return 0
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _report(watcher: RigWatcher) -> None:

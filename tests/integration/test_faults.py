@@ -5,9 +5,13 @@ what it reports; none asserts a timing beyond generous deadlines."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -22,7 +26,9 @@ from syncpose.process import ProcessGroup
 
 
 def small_rig(cameras: int = 1, **sections: str) -> RigConfig:
-    """A synthetic rig of tiny cameras, capture and aligner only (no inference, no server)."""
+    """A synthetic rig of tiny cameras, capture and aligner only (no inference, no server,
+    unless ``sections`` say otherwise)."""
+    sections = {"inference": "{enabled: false}", "server": "{enabled: false}", **sections}
     cams = "".join(
         f"  - {{id: cam{i}, source: {{type: synthetic, width: 160, height: 120, seed: {i}}}}}\n"
         for i in range(cameras)
@@ -31,8 +37,7 @@ def small_rig(cameras: int = 1, **sections: str) -> RigConfig:
     return parse_config(
         f"rig: {{name: faults, fps: 30}}\ncameras:\n{cams}"
         f"bus: {{base_port: {free_port_block(cameras + 4)}}}\n"
-        f"aligner: {{status_interval_ms: 200}}\n"
-        f"inference: {{enabled: false}}\nserver: {{enabled: false}}\n{extra}"
+        f"aligner: {{status_interval_ms: 200}}\n{extra}"
     )
 
 
@@ -91,15 +96,67 @@ def test_garbage_on_the_clock_service_is_counted_and_the_aligner_carries_on() ->
             errors = 0
             while time.monotonic() < deadline and errors < 501:
                 watcher.receive(100)
-                errors = watcher.rig_status.decode_errors if watcher.rig_status else 0
+                status = watcher.rig_status
+                errors = status.decode_errors + status.probes_refused if status else 0
             assert errors >= 501
             assert group.exited() == {}  # nobody died
             assert group.pids()["aligner"] == pid
-            # and a well-formed probe is still answered
-            dealer.send_multipart(encode(ClockRequest(host="x", t0_ns=42)))
-            assert dealer.poll(5000)
-            assert dealer.recv_multipart()[0] == b"clockrep"
+            # and another host's well-formed probe is still answered
+            honest = ctx.socket(zmq.DEALER)
+            honest.setsockopt(zmq.LINGER, 0)
+            honest.connect(rig.clock_endpoint())
+            honest.send_multipart(encode(ClockRequest(host="y", t0_ns=42)))
+            assert honest.poll(5000)
+            assert honest.recv_multipart()[0] == b"clockrep"
+            honest.close(0)
             assert bundles_within(watcher, 1.0) > 0
         finally:
             dealer.close(0)
             ctx.term()
+
+
+def test_a_worker_whose_port_is_taken_exits_with_the_reason_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    """``syncpose align`` with its bus port already taken: it says so and exits 1 (before, its
+    open subscriber made ``zmq_ctx_term`` block: the process hung at 0 % CPU forever)."""
+    base = free_port_block(6)
+    config = tmp_path / "rig.yaml"
+    config.write_text(
+        "rig: {name: taken, fps: 30}\ncameras:\n"
+        "  - {id: cam0, source: {type: synthetic, width: 160, height: 120}}\n"
+        f"bus: {{base_port: {base}}}\ninference: {{enabled: false}}\nserver: {{enabled: false}}\n"
+    )
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", base))  # the aligner's PUB port
+    taken.listen()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "syncpose", "align", "--config", str(config)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        taken.close()
+    assert proc.returncode == 1
+    assert f"cannot bind PUB socket to tcp://127.0.0.1:{base}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_inference_worker_with_its_port_taken_exits_and_is_restarted() -> None:
+    rig = small_rig(inference="{enabled: true}")
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    port = int(rig.inference_endpoint().rsplit(":", 1)[1])
+    taken.bind(("127.0.0.1", port))
+    taken.listen()
+    from syncpose.inference.worker import process_spec
+
+    group = ProcessGroup([process_spec(rig, "WARNING")])
+    group.start()
+    try:
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline and not group.exited():
+            time.sleep(0.1)
+        assert group.exited() == {"inference": 1}
+    finally:
+        taken.close()
+        group.stop()
