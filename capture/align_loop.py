@@ -57,8 +57,9 @@ class AlignerLoop:
         self.clock = clock
         self.stop = stop
         self.aligner = Aligner(AlignerSettings.from_rig(rig), tick_origin_ns=tick_origin_ns)
-        self.decoder = Decoder(accept=[FrameHeader, WorkerStatus, ClockOffset])
-        self.clock_decoder = Decoder(accept=[ClockRequest])
+        self.rig_id = rig.rig_id
+        self.decoder = Decoder(accept=[FrameHeader, WorkerStatus, ClockOffset], rig=self.rig_id)
+        self.clock_decoder = Decoder(accept=[ClockRequest], rig=self.rig_id)
         self.probe_limiter = ProbeLimiter()
         self._ctx = ctx or zmq.Context.instance()
         self.heartbeat = Heartbeat("aligner", rig.aligner.status_interval_ms / 1000.0, clock)
@@ -95,13 +96,13 @@ class AlignerLoop:
             ready = dict(poller.poll(timeout_ms))
             if clock_service in ready:
                 answer_clock_requests(
-                    clock_service, self.clock, self.clock_decoder, self.probe_limiter
+                    clock_service, self.clock, self.clock_decoder, self.probe_limiter, self.rig_id
                 )
             if sub in ready:
                 self._drain(sub, pub)
             now = self.clock.now_ns()
             for bundle in self.aligner.poll(now):
-                publish_message(pub, bundle)
+                publish_message(pub, bundle, rig=self.rig_id)
             rate = self.heartbeat.due(self.aligner.bundles)
             if rate is not None:
                 self._heartbeat(pub, now, rate)
@@ -132,7 +133,7 @@ class AlignerLoop:
         status = self.aligner.rig_status(
             now, decode_errors=errors, probes_refused=self.probe_limiter.refused
         )
-        publish_message(pub, status)
+        publish_message(pub, status, rig=self.rig_id)
         publish_message(
             pub,
             self.heartbeat.status(
@@ -142,6 +143,7 @@ class AlignerLoop:
                 dropped=self.aligner.skipped_ticks,
                 last_error=self._last_error(),
             ),
+            rig=self.rig_id,
         )
 
     def _last_error(self) -> str | None:

@@ -49,7 +49,7 @@ class RigWatcher:
         topics = [Bundle.TOPIC, RigStatus.TOPIC, WorkerStatus.TOPIC, PoseResult.TOPIC]
         endpoints = [rig.aligner_endpoint()] + ([rig.inference_endpoint()] if poses else [])
         self.sock = subscriber(ctx, endpoints, topics, timeouts)
-        self.decoder = Decoder(accept=[Bundle, RigStatus, WorkerStatus, PoseResult])
+        self.decoder = Decoder(accept=[Bundle, RigStatus, WorkerStatus, PoseResult], rig=rig.rig_id)
         self.workers: dict[str, WorkerStatus] = {}
         self.rig_status: RigStatus | None = None
         self.last_pose: PoseResult | None = None

@@ -55,6 +55,7 @@ class CaptureWorker:
         status_interval_s: float = 1.0,
     ) -> None:
         self.rig = rig
+        self.rig_id = rig.rig_id
         self.camera = rig.camera(camera_id)
         self.endpoint = rig.camera_endpoint(rig.camera_ids.index(camera_id))
         self.source = source
@@ -142,7 +143,12 @@ class CaptureWorker:
 
     def _clock_loop(self, timeouts: SocketTimeouts) -> None:
         client = ClockSyncClient(
-            self._ctx, self.rig.clock_endpoint(), self.camera.host, self.clock, timeouts
+            self._ctx,
+            self.rig.clock_endpoint(),
+            self.camera.host,
+            self.clock,
+            timeouts,
+            self.rig_id,
         )
         try:
             while not self.stop.is_set():
@@ -172,7 +178,7 @@ class CaptureWorker:
             device_ts_ns=frame.device_ts_ns,
             t_publish_ns=self.clock.now_ns(),
         )
-        publish_message(sock, header)
+        publish_message(sock, header, rig=self.rig_id)
         if cam.encoding == "jpeg":
             ok, buf = cv2.imencode(
                 ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality]
@@ -188,7 +194,8 @@ class CaptureWorker:
         if frame.keypoint_depth is not None:
             arrays["keypoints_depth"] = frame.keypoint_depth
         names = list(frame.keypoint_names) if frame.keypoint_names else None
-        publish_message(sock, Frame(header=header, keypoint_names=names), **arrays)
+        frame_msg = Frame(header=header, keypoint_names=names)
+        publish_message(sock, frame_msg, rig=self.rig_id, **arrays)
         self.frames_published += 1
 
     def status(self, fps: float) -> WorkerStatus:
@@ -225,10 +232,10 @@ class CaptureWorker:
                 with self._lock:
                     offset, self._clock_offset = self._clock_offset, None
                 if offset is not None:
-                    publish_message(sock, offset)
+                    publish_message(sock, offset, rig=self.rig_id)
                 fps = self.heartbeat.due(self.frames_published)
                 if fps is not None:
-                    publish_message(sock, self.status(fps))
+                    publish_message(sock, self.status(fps), rig=self.rig_id)
         except Exception as exc:
             logger.exception("camera %r: publishing failed", self.camera.id)
             self._set_state("error", f"{type(exc).__name__}: {exc}")
@@ -239,7 +246,7 @@ class CaptureWorker:
                 clock_thread.join(timeout=5.0)
             if self.state not in ("error", "stopped"):
                 self._set_state("stopped")
-            publish_message(sock, self.status(0.0))
+            publish_message(sock, self.status(0.0), rig=self.rig_id)
             # Let subscribers finish reading before the socket unbinds (zeromq/libzmq#3442).
             time.sleep(_CLOSE_GRACE_S)
             sock.close()

@@ -82,7 +82,8 @@ class InferenceWorker:
             cam: OrderedDict() for cam in rig.camera_ids
         }
         self.frames_not_detected = 0  # a camera's detector was too far behind
-        self.decoder = Decoder(accept=[Bundle, Frame])
+        self.rig_id = rig.rig_id
+        self.decoder = Decoder(accept=[Bundle, Frame], rig=self.rig_id)
         self.poses = 0
         self.dropped_bundles = 0
         self.state: WorkerState = "starting"
@@ -232,7 +233,7 @@ class InferenceWorker:
         message = out.message.model_copy(
             update={"t_emit_ns": monotonic_ns(), "dropped_bundles": self.dropped_bundles}
         )
-        publish_message(pub, message, **out.arrays)
+        publish_message(pub, message, rig=self.rig_id, **out.arrays)
         self.poses += 1
 
     def _heartbeat(self, pub: zmq.Socket[Any], rate: float) -> None:
@@ -253,6 +254,7 @@ class InferenceWorker:
                 dropped=self.dropped_bundles + self.frames_not_detected,
                 last_error=self.last_error,
             ),
+            rig=self.rig_id,
         )
 
 

@@ -37,8 +37,8 @@ class BusListener(threading.Thread):
         super().__init__(name="bus-listener", daemon=True)
         self.rig, self.hub, self.metrics, self.store, self.ctx = rig, hub, metrics, store, ctx
         self.stop_event = threading.Event()
-        self.decoder = Decoder(accept=[PoseResult, RigStatus, WorkerStatus])
-        self.frame_decoder = Decoder(accept=[Frame])
+        self.decoder = Decoder(accept=[PoseResult, RigStatus, WorkerStatus], rig=rig.rig_id)
+        self.frame_decoder = Decoder(accept=[Frame], rig=rig.rig_id)
         self._last_preview: dict[str, float] = {}
 
     def run(self) -> None:

@@ -8,7 +8,9 @@ Subscribers see those losses as gaps in ``seq`` and count them.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
@@ -121,9 +123,12 @@ def publish(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
     return True
 
 
-def publish_message(sock: zmq.Socket[Any], message: Message, **arrays: Any) -> bool:
-    """Encode and :func:`publish` a message; ``False`` when it was dropped."""
-    return publish(sock, encode(message, arrays or None))
+def publish_message(
+    sock: zmq.Socket[Any], message: Message, *, rig: str | None = None, **arrays: Any
+) -> bool:
+    """Encode (from rig ``rig``, with ``arrays``) and :func:`publish` a message; ``False`` when
+    it was dropped."""
+    return publish(sock, encode(message, arrays or None, rig))
 
 
 def free_port_block(n: int) -> int:
@@ -142,3 +147,31 @@ def free_port_block(n: int) -> int:
             continue
         return base
     raise OSError("no free block of local TCP ports found")
+
+
+def endpoint_in_use(endpoint: str) -> bool:
+    """Whether something on this host holds ``endpoint`` now (a ``tcp://`` port bound, or an
+    ``ipc://`` socket that answers). An address of another host, which cannot be bound here, is
+    not this host's to check: False."""
+    if endpoint.startswith("tcp://"):
+        host, _, port = endpoint[len("tcp://") :].rpartition(":")
+        host = "" if host in ("*", "0.0.0.0") else host.strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with closing(socket.socket(family, socket.SOCK_STREAM)) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ binds
+            try:
+                s.bind((host, int(port)))
+            except OSError as exc:
+                return exc.errno == errno.EADDRINUSE
+        return False
+    if endpoint.startswith("ipc://"):
+        path = endpoint[len("ipc://") :]
+        if not os.path.exists(path):
+            return False
+        with closing(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)) as s:
+            try:
+                s.connect(path)
+            except OSError:
+                return False  # a stale socket file: binding replaces it
+            return True
+    return False

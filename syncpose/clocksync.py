@@ -44,14 +44,16 @@ class ClockSyncClient:
         host: str,
         clock: Clock,
         timeouts: SocketTimeouts,
+        rig: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.rig = rig
         self.host = host
         self.clock = clock
         self.timeouts = timeouts
         self._ctx = ctx
         self._sock: zmq.Socket[Any] | None = None
-        self._decoder = Decoder(accept=[ClockReply])
+        self._decoder = Decoder(accept=[ClockReply], rig=rig)
 
     def _socket(self) -> zmq.Socket[Any]:
         if self._sock is None:
@@ -70,7 +72,8 @@ class ClockSyncClient:
         for _ in range(probes):
             t0 = self.clock.now_ns()
             try:
-                sock.send_multipart(encode(ClockRequest(host=self.host, t0_ns=t0)), zmq.NOBLOCK)
+                request = ClockRequest(host=self.host, t0_ns=t0)
+                sock.send_multipart(encode(request, rig=self.rig), zmq.NOBLOCK)
             except zmq.Again:
                 break
             if not sock.poll(timeout_ms):
@@ -133,6 +136,7 @@ def answer_clock_requests(
     clock: Clock,
     decoder: Decoder,
     limiter: ProbeLimiter | None = None,
+    rig: str | None = None,
     max_messages: int = 64,
 ) -> int:
     """Answer the pending probes on a ROUTER socket, at most ``max_messages`` of them (a flood
@@ -151,7 +155,7 @@ def answer_clock_requests(
         decoded = decoder.decode(body)
         if decoded is None or not isinstance(decoded.message, ClockRequest):
             continue
-        reply = encode(ClockReply(t0_ns=decoded.message.t0_ns, t1_ns=t1))
+        reply = encode(ClockReply(t0_ns=decoded.message.t0_ns, t1_ns=t1), rig=rig)
         try:
             sock.send_multipart([identity, *reply], flags=zmq.NOBLOCK)
         except zmq.Again:

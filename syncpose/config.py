@@ -7,6 +7,8 @@ Loading from a file, with errors that name file, line and key, lives in :mod:`sy
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -423,6 +425,13 @@ class RigConfig(_Model):
         default_factory=InferenceConfig, description="The inference worker."
     )
     server: ServerConfig = Field(default_factory=ServerConfig, description="The server.")
+
+    @property
+    def rig_id(self) -> str:
+        """What the rig's messages carry, so its consumers drop another rig's: a digest of the
+        rig's name, rate and camera ids (the same on every host that runs a part of it)."""
+        canonical = json.dumps([self.rig.name, self.rig.fps, self.camera_ids])
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> RigConfig:

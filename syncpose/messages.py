@@ -6,7 +6,9 @@ Every message is a typed, frozen pydantic model. On the wire it is a ZeroMQ mult
 
 The envelope is ``{"v": SCHEMA_VERSION, "type": <class name>, "body": {...}, "arrays": [...]}``
 where each array descriptor gives ``name``, ``dtype`` and ``shape`` of one raw bytes frame that
-follows, in order. Nothing is pickled. One message type per topic (``Message.TOPIC``).
+follows, in order, and — from a rig's workers — ``"rig": <RigConfig.rig_id>``, so a consumer
+never takes another rig's messages for its own. Nothing is pickled. One message type per topic
+(``Message.TOPIC``).
 
 :class:`Decoder` turns frames back into messages; anything malformed or of another schema version
 is counted and dropped (``decode`` returns ``None``), never raised.
@@ -265,8 +267,10 @@ TOPIC_TYPES: dict[bytes, type[Message]] = {cls.TOPIC: cls for cls in MESSAGE_TYP
 Buffer = bytes | memoryview
 
 
-def encode(message: Message, arrays: Mapping[str, AnyArray] | None = None) -> list[Buffer]:
-    """Encode ``message`` (and its arrays, in order) as multipart frames.
+def encode(
+    message: Message, arrays: Mapping[str, AnyArray] | None = None, rig: str | None = None
+) -> list[Buffer]:
+    """Encode ``message`` (and its arrays, in order) as multipart frames, from rig ``rig``.
 
     Arrays are sent without a copy when they are C-contiguous; the caller must not modify them
     until ZeroMQ has sent them (capture allocates a fresh image per frame).
@@ -285,6 +289,8 @@ def encode(message: Message, arrays: Mapping[str, AnyArray] | None = None) -> li
         "body": message.model_dump(mode="json"),
         "arrays": descriptors,
     }
+    if rig is not None:
+        envelope["rig"] = rig
     head = json.dumps(envelope, separators=(",", ":")).encode()
     return [type(message).TOPIC, head, *payload]
 
@@ -304,21 +310,27 @@ class DecodeStats:
     malformed: int = 0
     wrong_version: int = 0
     unexpected_type: int = 0
+    other_rig: int = 0
     last_error: str | None = None
 
     @property
     def total(self) -> int:
-        return self.malformed + self.wrong_version + self.unexpected_type
+        return self.malformed + self.wrong_version + self.unexpected_type + self.other_rig
 
 
 class Decoder:
     """Decodes multipart frames, counting and dropping anything it cannot trust.
 
-    ``accept`` limits the message types this consumer takes (default: all known types).
+    ``accept`` limits the message types this consumer takes (default: all known types); with
+    ``rig``, a message that says it comes from another rig is dropped (``other_rig``: two rigs
+    on clashing ports), one that says nothing (a tool, a test) is taken.
     """
 
-    def __init__(self, accept: Sequence[type[Message]] | None = None) -> None:
+    def __init__(
+        self, accept: Sequence[type[Message]] | None = None, rig: str | None = None
+    ) -> None:
         self._accept = {cls.__name__ for cls in accept} if accept else set(MESSAGE_TYPES)
+        self._rig = rig
         self.stats = DecodeStats()
 
     def _drop(self, reason: str, detail: str) -> None:
@@ -356,6 +368,9 @@ class Decoder:
             raise _Drop("malformed", "envelope is not a JSON object")
         if envelope.get("v") != SCHEMA_VERSION:
             raise _Drop("wrong_version", f"schema version {_short(envelope.get('v'))}")
+        sender = envelope.get("rig")
+        if self._rig is not None and sender is not None and sender != self._rig:
+            raise _Drop("other_rig", f"from rig {_short(sender)}, not this rig ({self._rig})")
         type_name = envelope.get("type")
         cls = MESSAGE_TYPES.get(type_name) if isinstance(type_name, str) else None
         if cls is None:

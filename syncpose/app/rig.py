@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from typing import Any
 
 import zmq
 
+from syncpose.app.output import out
+from syncpose.bus import endpoint_in_use
 from syncpose.capture.rig import RigWatcher, capture_processes
 from syncpose.clock import NS_PER_MS, NS_PER_S, monotonic_ns
 from syncpose.config import RigConfig
@@ -45,6 +48,25 @@ def rig_processes(config: RigConfig, epoch_ns: int, log_level: str = "INFO") -> 
 
         specs.append(inference_spec(config, log_level))
     return specs + capture_processes(config, epoch_ns, log_level)
+
+
+class RigError(RuntimeError):
+    """The rig cannot start; the message says why and what to do."""
+
+
+def busy_endpoints(config: RigConfig) -> list[str]:
+    """What this rig would bind that something else on this host holds now (another rig on
+    the same ports, most likely), each as ``what (endpoint)``."""
+    wanted = [
+        ("the aligner", config.aligner_endpoint()),
+        ("its clock service", config.clock_endpoint()),
+    ]
+    wanted += [(f"camera {c}", config.camera_endpoint(i)) for i, c in enumerate(config.camera_ids)]
+    if config.poses_possible:
+        wanted.append(("the inference worker", config.inference_endpoint()))
+    if config.server.enabled:
+        wanted.append(("the server", f"tcp://{config.server.host}:{config.server.port}"))
+    return [f"{what} ({endpoint})" for what, endpoint in wanted if endpoint_in_use(endpoint)]
 
 
 def describe(status: RigStatus) -> str:
@@ -78,8 +100,16 @@ def run_rig(
     """Start every process of ``rig`` (:func:`rig_processes`), restart those that die, log the
     rig's state every second; stop cleanly on Ctrl-C or SIGTERM (both only set ``stop``: a
     signal never lands in the middle of library code), on ``stop``, on timeout, or once every
-    worker has ended for good. Returns 1 when workers failed, else 0."""
+    worker has ended for good. Returns 1 when workers failed, else 0; raises
+    :class:`RigError` (nothing started) when another program holds the rig's ports."""
     stop = stop or threading.Event()
+    busy = busy_endpoints(rig)
+    if busy:
+        raise RigError(
+            f"cannot start rig {rig.rig.name!r}: in use on this host: {', '.join(busy)}. Is "
+            "another rig running? Choose other ports: bus.base_port and server.port in the rig "
+            "file (syncpose demo: --bus-port, --port)"
+        )
     if rig.inference.enabled and not rig.poses_possible:
         logger.warning(
             "no 'inference.calibration' in the rig config: capturing and aligning only, no "
@@ -94,10 +124,13 @@ def run_rig(
         end = None if seconds is None else time.monotonic() + seconds
         group.start()
         logger.info("rig %r: %d cameras at %.3f fps", rig.rig.name, len(rig.cameras), rig.rig.fps)
+        announce = _ServerAnnouncer(rig) if rig.server.enabled else None
         try:
             next_report = time.monotonic() + 1.0
             while not stop.is_set() and (end is None or time.monotonic() < end):
                 watcher.receive(100)
+                if announce is not None and announce():
+                    announce = None
                 for event in supervisor.check(time.monotonic()):
                     logger.warning("%s", event)
                 if supervisor.all_ended:
@@ -115,6 +148,31 @@ def run_rig(
     if failed:
         logger.error("failed: %s", ", ".join(failed))
     return 1 if failed else 0
+
+
+class _ServerAnnouncer:
+    """Says where to open the viewer once the server answers (not before: it takes a few
+    seconds to start), checking at most twice a second."""
+
+    def __init__(self, rig: RigConfig) -> None:
+        from syncpose.server.main import url
+
+        self.url = url(rig)
+        host = rig.server.host if rig.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        self.address = (host, rig.server.port)
+        self._next = 0.0
+
+    def __call__(self) -> bool:
+        """True once the server accepted a connection (and the address was printed)."""
+        if time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + 0.5
+        try:
+            socket.create_connection(self.address, timeout=0.2).close()
+        except OSError:
+            return False
+        out(f"syncpose: open {self.url}  (Ctrl-C stops)")
+        return True
 
 
 @contextlib.contextmanager

@@ -25,20 +25,26 @@ from syncpose.messages import SCHEMA_VERSION, ClockRequest, encode
 from syncpose.process import ProcessGroup
 
 
-def small_rig(cameras: int = 1, **sections: str) -> RigConfig:
+def rig_text(
+    name: str = "faults", cameras: int = 1, base_port: int | None = None, **sections: str
+) -> str:
     """A synthetic rig of tiny cameras, capture and aligner only (no inference, no server,
-    unless ``sections`` say otherwise)."""
+    unless ``sections`` say otherwise), as YAML."""
     sections = {"inference": "{enabled: false}", "server": "{enabled: false}", **sections}
     cams = "".join(
         f"  - {{id: cam{i}, source: {{type: synthetic, width: 160, height: 120, seed: {i}}}}}\n"
         for i in range(cameras)
     )
     extra = "".join(f"{key}: {value}\n" for key, value in sections.items())
-    return parse_config(
-        f"rig: {{name: faults, fps: 30}}\ncameras:\n{cams}"
-        f"bus: {{base_port: {free_port_block(cameras + 4)}}}\n"
+    base = free_port_block(cameras + 4) if base_port is None else base_port
+    return (
+        f"rig: {{name: {name}, fps: 30}}\ncameras:\n{cams}bus: {{base_port: {base}}}\n"
         f"aligner: {{status_interval_ms: 200}}\n{extra}"
     )
+
+
+def small_rig(cameras: int = 1, inference: str = "{enabled: false}") -> RigConfig:
+    return parse_config(rig_text(cameras=cameras, inference=inference))
 
 
 @contextmanager
@@ -160,3 +166,33 @@ def test_the_inference_worker_with_its_port_taken_exits_and_is_restarted() -> No
     finally:
         taken.close()
         group.stop()
+
+
+def test_a_second_rig_on_the_same_ports_is_refused_and_never_mixed_in(tmp_path: Path) -> None:
+    """A second rig on the first one's bus ports: refused before anything starts, with the
+    ports named; and a consumer of another rig drops this rig's messages instead of adopting
+    its stream (before: the second rig reported every worker running, served the first one's
+    poses, and its cameras crash-looped)."""
+    rig = small_rig()
+    with running(rig) as (group, watcher):
+        second = tmp_path / "second.yaml"
+        second.write_text(rig_text("second", base_port=rig.bus.base_port))
+        proc = subprocess.run(
+            [sys.executable, "-m", "syncpose", "run", "--config", str(second), "--seconds", "5"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "in use on this host: the aligner (tcp://127.0.0.1:" in proc.stdout
+        assert "Traceback" not in proc.stderr
+        assert group.exited() == {}  # the first rig runs on untouched
+        other = parse_config(second.read_text())
+        ctx: zmq.Context[Any] = zmq.Context()
+        stranger = RigWatcher(other, ctx)
+        try:
+            assert bundles_within(stranger, 2.0) == 0
+            assert stranger.decoder.stats.other_rig > 0
+            assert stranger.workers == {}
+        finally:
+            stranger.close()
+            ctx.term()
+        assert bundles_within(watcher, 1.0) > 0  # while the rig's own consumer takes them

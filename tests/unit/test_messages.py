@@ -162,3 +162,20 @@ def test_endpoint_in_use_is_a_clear_error() -> None:
         publisher(ctx, endpoint, SocketTimeouts())
     first.close(0)
     ctx.term()
+
+
+def test_a_message_from_another_rig_is_dropped_and_counted() -> None:
+    dec = Decoder(rig="aaaa")
+    assert dec.decode(encode(HEADER, rig="bbbb")) is None
+    assert dec.stats.other_rig == 1 and dec.stats.total == 1
+    assert dec.decode(encode(HEADER, rig="aaaa")) is not None
+    assert dec.decode(encode(HEADER)) is not None  # a tool that names no rig is heard
+
+
+def test_the_rig_id_is_the_same_wherever_the_rig_is_loaded() -> None:
+    from syncpose.configfile import parse_config
+
+    text = "rig: {name: r, fps: 30}\ncameras:\n  - {id: a, source: {type: synthetic}}\n"
+    one, two = parse_config(text), parse_config(text.replace("name: r", "name: s"))
+    assert one.rig_id == parse_config(text + "bus: {base_port: 7000}\n").rig_id
+    assert one.rig_id != two.rig_id

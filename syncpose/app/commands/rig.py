@@ -111,13 +111,13 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 def _run(config: RigConfig, args: argparse.Namespace) -> int:
     """Run the rig ``config`` in the foreground until Ctrl-C or ``--seconds``."""
-    from syncpose.app.rig import run_rig
+    from syncpose.app.rig import RigError, run_rig
 
-    if config.server.enabled:
-        from syncpose.server.main import url
-
-        out(f"syncpose: open {url(config)}  (Ctrl-C stops)")
-    return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+    try:
+        return run_rig(config, seconds=args.seconds, log_level=args.log_level)
+    except RigError as exc:
+        out(f"syncpose {args.command}: {exc}")
+        return 1
 
 
 def register(sub: Any) -> None:
