@@ -21,15 +21,16 @@ from fastapi.staticfiles import StaticFiles
 from syncpose import __version__
 from syncpose.camera import Rig
 from syncpose.config import ServerConfig
+from syncpose.server.errors import add_error_handlers
 from syncpose.server.hub import PoseHub
-from syncpose.server.limits import limit_request_bodies
+from syncpose.server.limits import RequestGuard
 from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
-from syncpose.server.routes import pages, poses, recordings, rig, status, streams, wizard
+from syncpose.server.routes import docs, pages, poses, recordings, rig, status, streams, wizard
 from syncpose.server.state import ServerState
 from syncpose.server.truth import SyntheticTruth
 
-ROUTERS = (status, rig, poses, recordings, wizard, streams, pages)
+ROUTERS = (status, rig, poses, recordings, wizard, streams, pages, docs)
 
 
 def create_app(
@@ -55,11 +56,13 @@ def create_app(
         version=__version__,
         description="Real-time 3D human pose from weakly synchronised cameras.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by routes.docs (no CDN: it works offline)
+        redoc_url=None,
     )
     app.state.syncpose = ServerState(
         settings, hub, store, metrics, calibration, rig_fps, rig_name, truth
     )
-    limit_request_bodies(app, settings.max_upload_mb)
+    add_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -67,7 +70,9 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(RequestGuard, settings=settings)  # outermost: before any body is read
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=docs.ASSETS), name="docs-assets")
     for module in ROUTERS:
         app.include_router(module.router)
     return app

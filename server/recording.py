@@ -28,7 +28,8 @@ import numpy as np
 
 from syncpose.posefile import PoseTrack, from_json
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+#: What an id may be: matched whole (``re.fullmatch``; ``$`` would let a trailing newline in).
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FSYNC_EVERY_S = 1.0
 
 
@@ -36,10 +37,15 @@ class RecordingError(ValueError):
     """A bad recording request (unknown id, bad name, already recording)."""
 
 
+def valid_id(text: str) -> bool:
+    """Whether ``text`` is a valid id (of a recording, a camera): letters, digits, - and _."""
+    return ID_PATTERN.fullmatch(text) is not None
+
+
 def safe_id(text: str) -> str:
     """``text`` if it is a valid recording id, else :class:`RecordingError`."""
-    if not ID_PATTERN.match(text):
-        raise RecordingError(f"invalid recording id {text!r} (letters, digits, - and _ only)")
+    if not valid_id(text):
+        raise RecordingError(f"invalid recording id {text[:80]!r} (letters, digits, - and _ only)")
     return text
 
 
@@ -76,7 +82,7 @@ class RecordingStore:
         their metadata once, with the poses that were written, instead of recounting their
         lines on every listing."""
         for folder in self.root.iterdir():
-            if not (folder.is_dir() and ID_PATTERN.match(folder.name)):
+            if not (folder.is_dir() and valid_id(folder.name)):
                 continue
             meta = self._meta(folder.name)
             if meta is not None and meta.get("state") == "interrupted":
@@ -149,7 +155,7 @@ class RecordingStore:
     def recordings(self) -> list[dict[str, Any]]:
         out = []
         for folder in sorted(self.root.iterdir()):
-            if folder.is_dir() and ID_PATTERN.match(folder.name):
+            if folder.is_dir() and valid_id(folder.name):
                 meta = self._meta(folder.name)
                 if meta is not None:
                     out.append(meta)

@@ -178,7 +178,10 @@ class WizardStatus(BaseModel):
     missing: list[str] = Field(description="What the step still needs, in words.")
     cameras: dict[str, Any] = Field(description="Per camera: frames, board frames, coverage.")
     review: dict[str, Any] = Field(description="After calibrating: RMS and the board check.")
-    saved: str | None = Field(description="The rig file written on accept.")
+    saved: str | None = Field(
+        description="The rig file written on accept, in the server's data folder (beside the "
+        "recordings): calibrations/<time>-<name>.toml."
+    )
     board: str | None = Field(default=None, description="The board of the session.")
 
 

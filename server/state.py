@@ -2,21 +2,22 @@
 
 :func:`~syncpose.server.app.create_app` builds one :class:`ServerState` per app (no module-level
 state) and keeps it on ``app.state``; a route asks for it with the :data:`State` annotation, and
-a state-changing route is guarded by :data:`AUTHORIZED` (the token, when one is configured).
+a state-changing route is guarded by :data:`AUTHORIZED`, one that gives pose data, the
+calibration or recordings by :data:`READ` (the token, when one is configured).
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, status
+from fastapi import Depends, Header, HTTPException, Query, status
 from starlette.requests import HTTPConnection
 
 from syncpose.camera import Rig
 from syncpose.config import ServerConfig
+from syncpose.server.auth import WRONG_TOKEN, bearer, token_ok
 from syncpose.server.hub import PoseHub
 from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
@@ -50,9 +51,7 @@ class ServerState:
 
     def token_ok(self, given: str | None) -> bool:
         """Whether ``given`` is the configured token (always, when none is configured)."""
-        if self.settings.token is None:
-            return True
-        return secrets.compare_digest((given or "").encode(), self.settings.token.encode())
+        return token_ok(self.settings, given)
 
 
 def get_state(connection: HTTPConnection) -> ServerState:
@@ -67,15 +66,29 @@ State = Annotated[ServerState, Depends(get_state)]
 
 def require_token(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
     """401 unless the request carries the configured token (``Authorization: Bearer …``)."""
-    header = authorization or ""
-    given = header[7:] if header.lower().startswith("bearer ") else ""
-    if not state.token_ok(given):
+    if not state.token_ok(bearer(authorization)):
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong API token (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, WRONG_TOKEN, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def require_read_token(
+    state: State,
+    authorization: Annotated[str | None, Header()] = None,
+    token: Annotated[
+        str | None, Query(description="The API token, where no header can be sent.")
+    ] = None,
+) -> None:
+    """401 unless the request carries the configured token, as the header or ``?token=``
+    (a download link cannot send a header)."""
+    if not (state.token_ok(bearer(authorization)) or state.token_ok(token)):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, WRONG_TOKEN, headers={"WWW-Authenticate": "Bearer"}
         )
 
 
 #: The dependencies of every state-changing route.
 AUTHORIZED = [Depends(require_token)]
+#: The dependencies of every route that gives pose data, the calibration or recordings: with a
+#: token configured, they are not for anyone who can reach the port.
+READ = [Depends(require_read_token)]

@@ -43,7 +43,6 @@ IDLE: dict[str, Any] = {
 @dataclass
 class _Session:
     spec: BoardSpec
-    folder: Path
     views: dict[str, list[BoardView]] = field(default_factory=dict)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     wizard: CalibrationWizard | None = None
@@ -100,7 +99,7 @@ class WizardSession:
     def start(self, spec: BoardSpec) -> dict[str, Any]:
         """A new session for the printed board ``spec`` (a running one is discarded)."""
         with self._lock:
-            self._session = _Session(spec, Path(tempfile.mkdtemp(prefix="syncpose-wizard-")))
+            self._session = _Session(spec)
             return self._session.status()
 
     def expect_videos(self) -> None:
@@ -113,9 +112,16 @@ class WizardSession:
         board. Returns the frames read, those with the board, and the image size."""
         session = self._current()
         self.expect_videos()
-        path = session.folder / f"{camera}.video"
-        path.write_bytes(body)
-        views, size = read_views(path, BoardDetector(session.spec))
+        # The video lives only while it is read: nothing of an upload stays on the disk.
+        with tempfile.NamedTemporaryFile(prefix="syncpose-wizard-", suffix=".video") as tmp:
+            tmp.write(body)
+            tmp.flush()
+            try:
+                views, size = read_views(Path(tmp.name), BoardDetector(session.spec))
+            except CalibrationError as exc:  # says the file: name the camera, not a server path
+                raise CalibrationError(
+                    str(exc).replace(tmp.name, f"the video of camera {camera}")
+                ) from None
         seen = sum(1 for v in views if v.detection.count)
         if seen == 0:
             raise CalibrationError(
@@ -171,5 +177,5 @@ class WizardSession:
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}.toml"
             write_rig(path, rig)
-            s.saved = str(path)
+            s.saved = f"{out_dir.name}/{path.name}"  # where, in the server's data folder
             return {**s.status(), "toml": path.read_text(encoding="utf-8")}

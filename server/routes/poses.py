@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from syncpose.server.schemas import Pose
-from syncpose.server.state import State
+from syncpose.server.state import READ, State
 
 router = APIRouter(tags=["poses"])
 
 
-@router.get("/api/pose/latest", response_model=Pose, response_model_exclude_unset=True)
+@router.get(
+    "/api/pose/latest", response_model=Pose, response_model_exclude_unset=True, dependencies=READ
+)
 def latest_pose(state: State) -> dict[str, Any]:
     """The newest pose: joint names, positions (m, null = unknown), uncertainty, views used,
     per-stage latency."""

@@ -14,12 +14,12 @@ from starlette.background import BackgroundTask
 from syncpose.posefile import write_poses
 from syncpose.server.recording import RecordingError
 from syncpose.server.schemas import Recording, StartRecording
-from syncpose.server.state import AUTHORIZED, State
+from syncpose.server.state import AUTHORIZED, READ, State
 
 router = APIRouter(tags=["recordings"])
 
 
-@router.get("/api/recordings", response_model=list[Recording])
+@router.get("/api/recordings", response_model=list[Recording], dependencies=READ)
 def list_recordings(state: State) -> list[dict[str, Any]]:
     return state.store.recordings()
 
@@ -59,12 +59,12 @@ def _meta(state: State, rec_id: str) -> dict[str, Any]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no recording {rec_id!r}") from None
 
 
-@router.get("/api/recordings/{rec_id}", response_model=Recording)
+@router.get("/api/recordings/{rec_id}", response_model=Recording, dependencies=READ)
 def recording(state: State, rec_id: str) -> dict[str, Any]:
     return _meta(state, rec_id)
 
 
-@router.get("/api/recordings/{rec_id}/download")
+@router.get("/api/recordings/{rec_id}/download", dependencies=READ)
 def download(
     state: State,
     rec_id: str,

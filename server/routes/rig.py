@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from syncpose.server.schemas import Calibration, CameraState, Truth
-from syncpose.server.state import State
+from syncpose.server.state import READ, State
 
 router = APIRouter(tags=["rig"])
 
@@ -19,7 +19,7 @@ def cameras(state: State) -> list[dict[str, Any]]:
     return state.hub.cameras()
 
 
-@router.get("/api/calibration", response_model=Calibration)
+@router.get("/api/calibration", response_model=Calibration, dependencies=READ)
 def calibration(state: State) -> dict[str, Any]:
     """The rig calibration the poses are computed in (intrinsics, distortion, pose)."""
     rig = state.calibration
@@ -32,7 +32,7 @@ def calibration(state: State) -> dict[str, Any]:
     }
 
 
-@router.get("/api/demo/truth", response_model=Truth)
+@router.get("/api/demo/truth", response_model=Truth, dependencies=READ)
 def demo_truth(state: State, t_ns: int) -> dict[str, Any]:
     """A synthetic rig's true pose at ``t_ns`` (aligner clock, e.g. a pose's ``t_ref_ns``):
     for judging the live output in demos and tests. 404 on a real rig."""

@@ -1,5 +1,7 @@
 """The WebSocket streams: every pose (JSON or msgpack) and the cameras' preview frames. The
-token, when one is configured, comes as ``?token=``."""
+token, when one is configured, comes as ``?token=``; a browser page of another site (its
+``Origin`` neither this server nor one of ``cors_origins``) is refused too. A refused client
+sees the connection accepted, then closed with code 1008 and the reason."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Literal
 import msgpack  # type: ignore[import-untyped]
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
+from syncpose.server.auth import origin_allowed
 from syncpose.server.state import State
 
 router = APIRouter()
@@ -18,10 +21,15 @@ async def _stream(
 ) -> None:
     """Check the token, then send every item the hub queues for this client until it
     disconnects (as msgpack bytes with ``binary``, else JSON text)."""
-    if not state.token_ok(token):
-        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
-        return
+    refusal = None
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), state.settings):
+        refusal = "cross-site connection refused (Origin not allowed; see server.cors_origins)"
+    elif not state.token_ok(token):
+        refusal = "missing or wrong token (?token=)"
     await ws.accept()
+    if refusal is not None:
+        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason=refusal)
+        return
     client = state.hub.subscribe(previews=previews)
     try:
         while True:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from syncpose.calibration.boards import BoardError, BoardSpec
 from syncpose.calibration.intrinsics import CalibrationError
 from syncpose.calibration.wizard import WizardError
-from syncpose.server.recording import ID_PATTERN
+from syncpose.server.recording import valid_id
 from syncpose.server.schemas import Accept, Board, WizardSaved, WizardStatus, WizardVideo
 from syncpose.server.state import AUTHORIZED, State
 
@@ -54,7 +54,7 @@ def get_status(state: State) -> dict[str, Any]:
 async def upload(state: State, camera: str, request: Request) -> dict[str, Any]:
     """One camera's board video as the raw request body; every frame is searched for the
     board. Returns that camera's detections (its coverage feedback is in ``GET``)."""
-    if not ID_PATTERN.match(camera):
+    if not valid_id(camera):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid camera name {camera!r}")
     try:
         state.wizard.expect_videos()

@@ -17,6 +17,11 @@ function authHeaders() {
   const t = token();
   return t ? { "Authorization": "Bearer " + t } : {};
 }
+// For what cannot send a header (WebSockets, download links): "?token=…" or "&token=…".
+function tokenQuery(sep) {
+  const t = token();
+  return t ? sep + "token=" + encodeURIComponent(t) : "";
+}
 
 // -- projection ---------------------------------------------------------------------------
 function eye() {
@@ -108,7 +113,7 @@ canvas.addEventListener("wheel", e => {
 
 // -- data ---------------------------------------------------------------------------------
 async function getJSON(path) {
-  const r = await fetch(path);
+  const r = await fetch(path, { headers: authHeaders() });
   if (!r.ok) throw new Error(path + ": " + r.status);
   return r.json();
 }
@@ -129,7 +134,7 @@ async function refreshRecordings() {
     const recs = await getJSON("/api/recordings");
     document.getElementById("recordings").innerHTML = recs.slice(-8).reverse().map(r =>
       `<li>${r.id} (${r.state}, ${r.poses} poses) ` +
-      ["json", "csv", "trc", "npz"].map(f => `<a href="/api/recordings/${r.id}/download?format=${f}">${f}</a>`).join(" ") + "</li>"
+      ["json", "csv", "trc", "npz"].map(f => `<a href="/api/recordings/${r.id}/download?format=${f}${tokenQuery("&")}">${f}</a>`).join(" ") + "</li>"
     ).join("");
     const active = recs.some(r => r.state === "recording");
     document.getElementById("rec-start").disabled = active;
@@ -148,11 +153,18 @@ document.getElementById("rec-start").onclick = () => {
 };
 document.getElementById("rec-stop").onclick = () => record("/api/recordings/stop");
 
+// The open WebSockets (closed, and so reopened, when the token changes).
+const sockets = new Set();
+function track(ws) {
+  sockets.add(ws);
+  ws.addEventListener("close", () => sockets.delete(ws));
+  return ws;
+}
+
 function connect() {
-  const t = token();
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/poses" +
-              (t ? "?token=" + encodeURIComponent(t) : "");
-  const ws = new WebSocket(url);
+              tokenQuery("?");
+  const ws = track(new WebSocket(url));
   const status = document.getElementById("status");
   ws.onopen = () => { status.textContent = "live"; };
   ws.onmessage = ev => {
@@ -168,10 +180,9 @@ function connect() {
 // Camera previews with the 2D keypoints the pose used (only streamed while this page watches).
 const previewCanvases = {};
 function connectPreviews() {
-  const t = token();
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/preview" +
-              (t ? "?token=" + encodeURIComponent(t) : "");
-  const ws = new WebSocket(url);
+              tokenQuery("?");
+  const ws = track(new WebSocket(url));
   ws.onmessage = ev => {
     const p = JSON.parse(ev.data);
     let c = previewCanvases[p.camera_id];
@@ -196,6 +207,12 @@ function connectPreviews() {
   };
   ws.onclose = () => { setTimeout(connectPreviews, 2000); };
 }
+
+// A token typed after the page loaded: fetch again and reconnect with it.
+document.getElementById("token").addEventListener("change", () => {
+  loadCalibration(); refreshRecordings();
+  for (const ws of sockets) ws.close();
+});
 
 loadCalibration();
 connectPreviews();

@@ -68,7 +68,7 @@ def test_wizard_calibrates_the_real_recording(tmp_path: Path) -> None:
         saved = client.post("/api/wizard/accept", json={"name": "lab"})
         assert saved.status_code == 200, saved.text
         assert saved.json()["step"] == "done" and "[cam_0]" in saved.json()["toml"]
-    solved = load_rig(saved.json()["saved"])
+    solved = load_rig(tmp_path / saved.json()["saved"])
     reference = load_rig(folder / "camera_array.toml")
     assert solved.names == [f"cam_{i}" for i in range(4)]
 
