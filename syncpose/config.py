@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from syncpose.clock import ms_to_ns, period_ns
 from syncpose.messages import ImageEncoding
 
+#: The largest image side any source, model input or preview may have (16K video).
+MAX_IMAGE_SIDE = 16384
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -30,8 +33,12 @@ class OpenCVSourceConfig(_Model):
 
     type: Literal["opencv"] = Field(description="Source kind: an OpenCV capture device.")
     device: int | str = Field(description="Device index (0, 1, ...) or stream URL.")
-    width: int | None = Field(default=None, gt=0, description="Requested width in pixels.")
-    height: int | None = Field(default=None, gt=0, description="Requested height in pixels.")
+    width: int | None = Field(
+        default=None, gt=0, le=MAX_IMAGE_SIDE, description="Requested width in pixels."
+    )
+    height: int | None = Field(
+        default=None, gt=0, le=MAX_IMAGE_SIDE, description="Requested height in pixels."
+    )
     fps: float | None = Field(default=None, gt=0, description="Requested frame rate.")
     reconnect_initial_s: float = Field(
         default=0.5, gt=0, description="First wait before reopening a lost device (seconds)."
@@ -76,8 +83,8 @@ class SyntheticSourceConfig(_Model):
         default=None, description="Clip name inside the motion file; default: all clips in turn."
     )
     fps: float | None = Field(default=None, gt=0, description="Camera rate; default: rig fps.")
-    width: int = Field(default=1280, gt=0, description="Image width in pixels.")
-    height: int = Field(default=720, gt=0, description="Image height in pixels.")
+    width: int = Field(default=1280, gt=0, le=MAX_IMAGE_SIDE, description="Image width in pixels.")
+    height: int = Field(default=720, gt=0, le=MAX_IMAGE_SIDE, description="Image height in pixels.")
     focal_px: float = Field(default=1000.0, gt=0, description="Focal length in pixels.")
     position: Vec3 | None = Field(
         default=None,
@@ -228,8 +235,12 @@ class OnnxDetectorConfig(_Model):
     keypoints: Literal["coco17", "halpe26", "blazepose33"] = Field(
         default="coco17", description="The model's keypoint layout (mapped to the skeleton)."
     )
-    input_width: int = Field(default=192, gt=0, description="Model input width (pixels).")
-    input_height: int = Field(default=256, gt=0, description="Model input height (pixels).")
+    input_width: int = Field(
+        default=192, gt=0, le=MAX_IMAGE_SIDE, description="Model input width (pixels)."
+    )
+    input_height: int = Field(
+        default=256, gt=0, le=MAX_IMAGE_SIDE, description="Model input height (pixels)."
+    )
     layout: Literal["nchw", "nhwc"] = Field(default="nchw", description="Input tensor layout.")
     channel_order: Literal["rgb", "bgr"] = Field(
         default="rgb", description="Channel order the model expects."
@@ -468,6 +479,14 @@ class RigConfig(_Model):
             self.clock_endpoint(),
         ):
             out.append((("inference", "endpoint"), "inference endpoint is already in use"))
+        if self.server.enabled and self.bus.transport == "tcp":
+            first, last = self.bus.base_port, self.bus.base_port + 2 + len(self.cameras)
+            if first <= self.server.port <= last:
+                message = (
+                    f"port {self.server.port} is one of the bus's ports ({first}-{last}: "
+                    "bus.base_port and those after it)"
+                )
+                out.append((("server", "port"), message))
         detector = self.inference.detector
         if isinstance(detector, SyntheticDetectorConfig) and not self.all_synthetic:
             message = "the synthetic detector needs synthetic cameras"

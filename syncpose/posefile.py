@@ -70,9 +70,18 @@ class PoseTrack:
         return float(np.isfinite(self.positions).all(-1).any(-1).mean())
 
 
+def check_pose_path(path: str | Path) -> Path:
+    """``path`` if its extension is a pose format (:data:`FORMATS`), else ValueError: checked
+    before a long job, not after it."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"{path}: unknown pose format {path.suffix!r}; use one of {FORMATS}")
+    return path
+
+
 def write_poses(path: str | Path, track: PoseTrack) -> Path:
     """Write ``track`` in the format of ``path``'s extension (one of :data:`FORMATS`)."""
-    path = Path(path)
+    path = check_pose_path(path)
     suffix = path.suffix.lower()
     writers = {
         ".json": _write_json,
@@ -81,8 +90,6 @@ def write_poses(path: str | Path, track: PoseTrack) -> Path:
         ".trc": _write_trc,
         ".c3d": _write_c3d,
     }
-    if suffix not in writers:
-        raise ValueError(f"{path}: unknown pose format {suffix!r}; use one of {FORMATS}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     writers[suffix](tmp, track)

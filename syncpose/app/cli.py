@@ -2,12 +2,14 @@
 
 Each group is a module of :mod:`syncpose.app.commands` with ``register(subparsers)``, which
 adds its commands, and ``run(args)``, which runs the one chosen. Groups import what they drive
-lazily, inside each command, so ``syncpose validate-config`` stays quick.
+lazily, inside each command, so ``syncpose validate-config`` stays quick. A user's error (a bad
+file, flag or port) ends in one line and exit status 1, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 
 from syncpose import __version__
@@ -15,6 +17,8 @@ from syncpose.app.commands import bench, calibration, rig, training, video
 from syncpose.app.output import out
 from syncpose.configfile import ConfigError
 from syncpose.process import configure_logging
+
+logger = logging.getLogger(__name__)
 
 #: The command groups, in the order ``syncpose --help`` lists them.
 GROUPS = (calibration, training, rig, video, bench)
@@ -43,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             out(str(problem))
+        return 1
+    except (OSError, ValueError) as exc:  # a user's file, flag or port: one line, exit 1
+        logger.debug("%s failed", args.command, exc_info=True)  # the trace, for --log-level DEBUG
+        out(f"syncpose {args.command}: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130

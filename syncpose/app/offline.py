@@ -85,6 +85,8 @@ def video_rig(
         raise ValueError(f"{len(offsets_ms)} offsets for {len(videos)} videos")
     if start_frames is not None and len(start_frames) != len(videos):
         raise ValueError(f"{len(start_frames)} start frames for {len(videos)} videos")
+    for video in videos:
+        probe_video(video)
     file_fps = fps
     if file_fps is None:
         cap = cv2.VideoCapture(str(videos[0]))
@@ -114,6 +116,20 @@ def video_rig(
         cameras=cameras,
         inference=inference or InferenceConfig(),
     )
+
+
+def probe_video(path: Path) -> None:
+    """ValueError unless OpenCV opens ``path`` and decodes a frame of it (checked before the
+    work starts, so a bad file is named at once)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        readable = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    if not readable:
+        raise ValueError(f"{path}: not a video OpenCV can read (no frame could be decoded)")
 
 
 def frame_count(config: RigConfig) -> int:

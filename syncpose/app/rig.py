@@ -54,6 +54,20 @@ class RigError(RuntimeError):
     """The rig cannot start; the message says why and what to do."""
 
 
+def check_calibration(config: RigConfig) -> str | None:
+    """Why the rig's calibration cannot be used (unreadable, or without the rig's cameras), or
+    None: found before the inference worker would fail on it."""
+    if not config.poses_possible or config.inference.calibration is None:
+        return None
+    from syncpose.calibration.rigfile import RigFileError, rig_calibration
+
+    try:
+        rig_calibration(config)
+    except (RigFileError, OSError) as exc:
+        return str(exc)
+    return None
+
+
 def busy_endpoints(config: RigConfig) -> list[str]:
     """What this rig would bind that something else on this host holds now (another rig on
     the same ports, most likely), each as ``what (endpoint)``."""
@@ -103,6 +117,9 @@ def run_rig(
     worker has ended for good. Returns 1 when workers failed, else 0; raises
     :class:`RigError` (nothing started) when another program holds the rig's ports."""
     stop = stop or threading.Event()
+    unusable = check_calibration(rig)
+    if unusable:
+        raise RigError(f"cannot start rig {rig.rig.name!r}: inference.calibration: {unusable}")
     busy = busy_endpoints(rig)
     if busy:
         raise RigError(

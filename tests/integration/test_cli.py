@@ -61,3 +61,44 @@ def test_demo_runs_and_stops_with_no_process_left(how: str, tmp_path: Path) -> N
     time.sleep(0.5)
     assert session_processes(proc.pid) == []
     assert "stopped:" in log.read_text()
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "syncpose", *args],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_user_errors_end_in_one_line_never_a_traceback(tmp_path: Path) -> None:
+    """Each of these printed a raw traceback (or started the work before failing)."""
+    fake = tmp_path / "videos"
+    fake.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (fake / name).write_text("not a video")
+    calib = tmp_path / "rig.toml"
+    calib.write_text("[cam_0]\nname = 'x'\n")
+    cases = [
+        (["board", "--charuco", "5x7", "--square-mm", "50", "--out", str(tmp_path / "b.pdf")],
+         "does not fit on A4"),
+        (["reconstruct", "--videos", str(fake), "--calibration", str(calib), "--fps", "30",
+          "--out", str(tmp_path / "out.json")], "not a video OpenCV can read"),
+        (["reconstruct", "--videos", str(fake), "--calibration", str(calib),
+          "--out", str(tmp_path / "out.xyz")], "unknown pose format '.xyz'"),
+    ]  # fmt: skip
+    for args, expected in cases:
+        proc = run_cli(*args)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert expected in proc.stdout, (args, proc.stdout)
+        assert "Traceback" not in proc.stdout + proc.stderr, args
+    rig = tmp_path / "rig.yaml"
+    rig.write_text(
+        "rig: {name: r, fps: 30}\ncameras:\n  - {id: a, source: {type: synthetic}}\n"
+        f"inference: {{calibration: {calib}}}\n"
+    )
+    proc = run_cli("validate-config", str(rig))
+    assert proc.returncode == 1 and "inference.calibration:" in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("run", "--config", str(rig), "--seconds", "5")  # refused: nothing starts
+    assert proc.returncode == 1 and "inference.calibration:" in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stderr

@@ -13,6 +13,7 @@ from syncpose import config as config_module
 from syncpose.app.cli import main
 from syncpose.app.commands.rig import demo_config_text
 from syncpose.configfile import ConfigError, load_config, parse_config
+from tests.conftest import shared_file
 
 GOOD = """\
 rig:
@@ -146,7 +147,8 @@ def test_validate_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert f"{bad}:19: aligner.max_wait: unknown key" in out
     good = tmp_path / "good.yaml"
-    good.write_text(GOOD)
+    (tmp_path / "x.mp4").write_bytes(b"")  # the files a config names must be there
+    good.write_text(GOOD.replace("/tmp/x.mp4", str(tmp_path / "x.mp4")))
     assert main(["validate-config", str(good)]) == 0
     assert "OK" in capsys.readouterr().out
 
@@ -168,6 +170,9 @@ def test_validate_config_console_script(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.yaml")))
 def test_example_rigs_are_valid(path: Path) -> None:
+    assert load_config(path, check_files=False).cameras
+    if "shared/data" in path.read_text():
+        shared_file("video/pose2sim_single")  # its files are the shared recording
     assert load_config(path).cameras
 
 
@@ -175,7 +180,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "rigs").mkdir()
     path = tmp_path / "rigs" / "rig.yaml"
     path.write_text(GOOD.replace("path: /tmp/x.mp4", "path: videos/c2.mp4"))
-    cfg = load_config(path)
+    cfg = load_config(path, check_files=False)
     source = cfg.camera("cam2").source
     assert isinstance(source, config_module.VideoSourceConfig)
     assert source.path == tmp_path / "rigs" / "videos" / "c2.mp4"
@@ -201,7 +206,7 @@ def test_inference_section_detectors_and_paths(tmp_path: Path) -> None:
         "  detector: {type: onnx, model: models/rtm.onnx, output: simcc}\n"
         "  denoiser: null\n"
     )
-    cfg = load_config(real)
+    cfg = load_config(real, check_files=False)
     assert cfg.inference.calibration == tmp_path / "calib" / "rig.toml"
     det = cfg.detector()
     assert isinstance(det, OnnxDetectorConfig) and det.model == tmp_path / "models" / "rtm.onnx"
@@ -237,3 +242,57 @@ def test_ipc_transport_derives_unix_socket_endpoints(tmp_path: Path) -> None:
     assert cfg.aligner_endpoint() == f"ipc://{tmp_path}/lab-6000"
     assert cfg.camera_endpoint(1) == f"ipc://{tmp_path}/lab-6002"
     assert cfg.inference_endpoint() == f"ipc://{tmp_path}/lab-6004"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a text file"),
+        (b"rig: {name: a\x00b, fps: 30}\n", ":1: (syntax): character '\\x00' is not allowed"),
+        (b"a: &a [*a]\n", "anchors and aliases"),
+        (  # the billion-laughs shape: each level ten aliases of the one before
+            (
+                "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                + "".join(
+                    f"{k}: &{k} [{', '.join(['*' + p] * 10)}]\n"
+                    for p, k in zip("abcdefghi", "bcdefghij", strict=True)
+                )
+            ).encode(),
+            "anchors and aliases",
+        ),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    ],
+)
+def test_hostile_config_files_give_a_line_and_exit_1_quickly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    path = tmp_path / "rig.yaml"
+    path.write_bytes(content)
+    assert main(["validate-config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert expected in out and out.startswith(str(path)), out
+
+
+def test_validate_config_checks_the_files_ports_and_sizes_a_rig_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What used to pass validation and then crash-loop a worker: a calibration that is not
+    there, the server on a bus port, an image size no camera has."""
+    path = tmp_path / "rig.yaml"
+    path.write_text(
+        "rig: {name: r, fps: 30}\ncameras:\n"
+        "  - {id: a, source: {type: video, path: gone.mp4}}\n"
+        "  - {id: b, source: {type: synthetic, width: 1000000}}\n"
+        "inference: {calibration: calib/none.toml}\n"
+        "bus: {base_port: 6000}\nserver: {port: 6002}\n"
+    )
+    assert main(["validate-config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:4: cameras[1].source.width: Input should be less than or equal to 16384" in out
+    path.write_text(path.read_text().replace("width: 1000000", "width: 640"))
+    assert main(["validate-config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:3: cameras[0].source.path: no such file: {tmp_path / 'gone.mp4'}" in out
+    assert f"{path}:5: inference.calibration: no such file: {tmp_path / 'calib/none.toml'}" in out
+    assert f"{path}:7: server.port: port 6002 is one of the bus's ports (6000-6004" in out

@@ -22,7 +22,13 @@ def demo_config_text() -> str:
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
+    from syncpose.app.rig import check_calibration
+
     config = load_config(args.file)  # problems are printed by main(), exit status 1
+    unusable = check_calibration(config)
+    if unusable:
+        out(f"{args.file}: inference.calibration: {unusable}")
+        return 1
     out(
         f"{args.file}: OK — rig {config.rig.name!r}, {len(config.cameras)} cameras "
         f"at {config.rig.fps:g} fps"

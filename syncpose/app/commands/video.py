@@ -40,8 +40,11 @@ def load_detector(path: Path | None) -> Any:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from syncpose.app.offline import find_videos, reconstruct, video_rig, write_reconstruction
     from syncpose.calibration.rigfile import RigFileError
+    from syncpose.capture.sources import SourceUnavailable
+    from syncpose.posefile import check_pose_path
 
     try:
+        check_pose_path(args.out)  # before the work, not after it
         videos = find_videos(args.videos)
         inference = InferenceConfig(
             calibration=args.calibration,
@@ -59,7 +62,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         )
         result = reconstruct(config, method=args.method)
         written = write_reconstruction(args.out, result)
-    except (RigFileError, ValueError, OSError) as exc:
+    except (RigFileError, ValueError, OSError, SourceUnavailable) as exc:
         out(f"reconstruct: {exc}")
         return 1
     s = result.summary
