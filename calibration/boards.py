@@ -16,7 +16,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from syncpose.arrays import FloatArray, ImageArray, IntArray
+from syncpose.arrays import Float32Array, FloatArray, ImageArray, IntArray
 
 PAPER_MM: dict[str, tuple[float, float]] = {
     "A4": (210.0, 297.0),
@@ -161,16 +161,57 @@ class BoardDetector:
                 np.asarray(ids, dtype=np.int64).reshape(-1),
                 inverted,
             )
-        pattern = (self.spec.columns - 1, self.spec.rows - 1)
-        ok, corners = cv2.findChessboardCornersSB(gray, pattern)
-        if not ok or corners is None:
+        pts = find_checkerboard(gray, (self.spec.columns - 1, self.spec.rows - 1))
+        if pts is None:
             return Detection(np.zeros((0, 2)), np.zeros(0, dtype=np.int64), inverted)
-        pts = np.asarray(corners, dtype=np.float64).reshape(-1, 2)
         return Detection(pts, np.arange(len(pts), dtype=np.int64), inverted)
 
     def object_points(self, detection: Detection) -> FloatArray:
         """(N, 3) board coordinates of the detected corners (metres, z = 0)."""
         return self._object_points[detection.ids]
+
+
+#: The longest image side the classic checkerboard detector searches (it is slow on large
+#: images); its corners are then refined on the full image.
+_CLASSIC_SIDE = 1000
+
+
+def find_checkerboard(gray: ImageArray, pattern: tuple[int, int]) -> FloatArray | None:
+    """(N, 2) inner corners of a checkerboard of ``pattern`` (columns, rows of inner corners)
+    in the grey image, row by row, or None.
+
+    Two detectors, because each finds boards the other misses: the sector-based one
+    (``findChessboardCornersSB``, accurate, robust to blur and noise), then, where it fails,
+    the classic one (``findChessboardCorners`` with adaptive thresholding and image
+    normalisation, which copes better with deep shadows) on an image of at most
+    ``_CLASSIC_SIDE`` pixels, its corners refined to sub-pixel accuracy there and then on the
+    full image. The classic one's fast check keeps frames without a board cheap.
+    """
+    ok, corners = cv2.findChessboardCornersSB(gray, pattern)
+    if ok and corners is not None:
+        return np.asarray(corners, dtype=np.float64).reshape(-1, 2)
+    scale = min(1.0, _CLASSIC_SIDE / max(gray.shape))
+    small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale,
+                                                 interpolation=cv2.INTER_AREA)  # fmt: skip
+    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
+    ok, corners = cv2.findChessboardCorners(small, pattern, flags=flags)
+    if not ok or corners is None:
+        return None
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 40, 0.01)
+    coarse = np.asarray(corners, dtype=np.float32).reshape(-1, 1, 2)
+    window = _window(coarse, pattern)
+    coarse = np.asarray(cv2.cornerSubPix(small, coarse, window, (-1, -1), criteria), np.float32)
+    pts = (coarse + 0.5) / scale - 0.5  # pixel centres at integers on both grids
+    refined = cv2.cornerSubPix(gray, pts, _window(pts, pattern), (-1, -1), criteria)
+    return np.asarray(refined, dtype=np.float64).reshape(-1, 2)
+
+
+def _window(corners: Float32Array, pattern: tuple[int, int]) -> tuple[int, int]:
+    """cornerSubPix's half window for corners (N, 1, 2) of ``pattern``: well inside a square."""
+    grid = corners.reshape(pattern[1], pattern[0], 2)
+    spacing = float(np.median(np.linalg.norm(np.diff(grid, axis=1), axis=-1)))
+    half = int(np.clip(spacing * 0.3, 3, 21))
+    return half, half
 
 
 # --- printable boards ---------------------------------------------------------------------------
