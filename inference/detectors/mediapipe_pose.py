@@ -25,7 +25,7 @@ from syncpose.skeleton import BLAZEPOSE33
 
 def default_model_path() -> Path:
     """The shipped ``pose_landmarker_full.task`` (see ``inference/models/NOTICE.md``)."""
-    return Path(str(resources.files("inference") / "models" / "pose_landmarker_full.task"))
+    return Path(str(resources.files("syncpose.inference") / "models" / "pose_landmarker_full.task"))
 
 
 class MediaPipePose:

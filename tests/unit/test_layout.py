@@ -116,6 +116,21 @@ def test_nothing_imports_a_folder_as_a_top_level_package() -> None:
         assert not bad, f"{mod.path}: imports {sorted(bad)}; use syncpose.<package>"
 
 
+def test_no_module_names_a_folder_as_a_top_level_package_in_a_string() -> None:
+    """``resources.files("inference")`` and the like resolve only where the repository root
+    is on ``sys.path`` (the tests' working directory): never in an installed copy."""
+    for mod in MODULES + other_modules():
+        for node in ast.walk(mod.tree):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            first = node.args[0]
+            if name in ("files", "import_module", "find_spec") and isinstance(first, ast.Constant):
+                root = str(first.value).split(".")[0]
+                assert root not in PACKAGE_FOLDERS, f"{mod.path}:{node.lineno}: {first.value!r}"
+
+
 def test_the_core_imports_nothing_above_it() -> None:
     above = [f"syncpose.{p}" for p in (*PACKAGE_FOLDERS, "app")]
     for mod in MODULES:
@@ -212,6 +227,18 @@ def test_the_source_tree_shows_the_same_root() -> None:
         assert os.readlink(link) == f"../{folder}"
 
 
+INSTALLED_DATA = """
+from syncpose.inference.detectors.mediapipe_pose import default_model_path
+from syncpose.inference.denoiser.runtime import DEFAULT_MODEL
+from syncpose.motion import bundled_motion_path
+from syncpose.server.routes.pages import STATIC
+from syncpose.server.routes.docs import ASSETS
+print(default_model_path(), DEFAULT_MODEL, bundled_motion_path(), STATIC / "index.html")
+import syncpose.app.commands.rig as rig
+assert "cameras" in rig.demo_config_text()
+"""
+
+
 @pytest.mark.slow
 def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
     """``pip install .`` (not editable) puts ``syncpose`` alone in site-packages:
@@ -260,6 +287,14 @@ def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip()).is_relative_to(site)
+    # The data the installed package finds for itself (models, pages, the demo rig, the motion).
+    data = subprocess.run(
+        [sys.executable, "-c", INSTALLED_DATA], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert data.returncode == 0, data.stderr
+    for line in data.stdout.split():
+        assert Path(line).is_file() and Path(line).is_relative_to(site), line
     for name in TOP_LEVEL - {"syncpose"}:
         gone = subprocess.run(
             [sys.executable, "-c", f"import {name}"],
