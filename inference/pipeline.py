@@ -139,7 +139,7 @@ def make_engine(inference: InferenceConfig, rig: Rig, method: str | None = None)
             seed=d.seed,
             threads=d.threads,
         )
-        logger.info("denoiser: %s", denoiser.describe())
+        logger.debug("denoiser: %s", denoiser.describe())
     smoothing = None
     if inference.smoothing is not None:
         s = inference.smoothing

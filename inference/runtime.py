@@ -122,7 +122,7 @@ class OnnxModel:
         self.session, self.choice = open_session(model, prefer, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        logger.info("onnx model on %s", self.choice.describe())
+        logger.debug("onnx model on %s", self.choice.describe())
 
     @property
     def provider(self) -> str:

@@ -107,8 +107,11 @@ class InferenceWorker:
                 subscriber(self._ctx, [rig.aligner_endpoint()], [Bundle.TOPIC], timeouts)
             )
             self.state = "running"
-            logger.info("inference worker up: %d cameras, detector %s, %s", n,
-                        self.pipeline.detector.name, self.pipeline.engine.method)  # fmt: skip
+            denoiser = self.pipeline.engine.denoiser
+            on = f" on {denoiser.provider}" if denoiser is not None else ""
+            logger.info("inference worker up: %d cameras, detector %s, %s%s (details: "
+                        "--log-level DEBUG)", n, self.pipeline.detector.name,
+                        self.pipeline.engine.method, on)  # fmt: skip
             try:
                 self._loop(pub, frame_sub, bundle_sub)
             finally:
