@@ -398,8 +398,14 @@ class ServerConfig(_Model):
     token: str | None = Field(
         default=None,
         min_length=8,
-        description="API token required by every state-changing endpoint and the WebSockets "
-        "(Authorization: Bearer <token>, or ?token= on WebSockets); none: open.",
+        description="API token required by every state-changing endpoint, the pose data, the "
+        "calibration, the recordings and the WebSockets (Authorization: Bearer <token>, or "
+        "?token=); none: open to whoever reaches the port.",
+    )
+    open_without_token: bool = Field(
+        default=False,
+        description="Allow a host other than this machine (0.0.0.0, a LAN address) without a "
+        "token: anyone on the network can then read the poses and start recordings.",
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty: CORS off."
@@ -479,6 +485,20 @@ class RigConfig(_Model):
             self.clock_endpoint(),
         ):
             out.append((("inference", "endpoint"), "inference endpoint is already in use"))
+        server = self.server
+        loopback = server.host in ("localhost", "::1") or server.host.startswith("127.")
+        if (
+            server.enabled
+            and not loopback
+            and server.token is None
+            and not server.open_without_token
+        ):
+            message = (
+                f"binding {server.host} makes the API reachable from the network: set "
+                "server.token (syncpose demo: --token or $SYNCPOSE_TOKEN), or "
+                "server.open_without_token: true to accept that anyone there can use it"
+            )
+            out.append((("server", "host"), message))
         if self.server.enabled and self.bus.transport == "tcp":
             first, last = self.bus.base_port, self.bus.base_port + 2 + len(self.cameras)
             if first <= self.server.port <= last:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from syncpose.app.output import out
-from syncpose.config import RigConfig
+from syncpose.config import RigConfig, ServerConfig, dotted_key
 from syncpose.configfile import load_config, parse_config
 
 logger = logging.getLogger(__name__)
@@ -48,14 +49,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         config = parse_config(demo_config_text(), source="<embedded demo_rig.yaml>")
     updates: dict[str, Any] = {}
-    if args.port is not None:
-        updates["server"] = config.server.model_copy(update={"port": args.port})
+    server_updates = {
+        key: value
+        for key, value in (
+            ("port", args.port),
+            ("host", args.host),
+            ("token", args.token or os.environ.get("SYNCPOSE_TOKEN") or None),
+            ("open_without_token", True if args.open_without_token else None),
+        )
+        if value is not None
+    }
+    if server_updates:
+        server = ServerConfig.model_validate({**config.server.model_dump(), **server_updates})
+        updates["server"] = server
     if args.bus_port is not None:
         updates["bus"] = config.bus.model_copy(update={"base_port": args.bus_port})
     if args.recordings is not None:
         server = updates.get("server", config.server)
         updates["server"] = server.model_copy(update={"recordings_dir": args.recordings})
     config = config.model_copy(update=updates)
+    problems = config.problems()  # the flags checked as the rig file's keys would be
+    for loc, message in problems:
+        out(f"syncpose demo: {dotted_key(loc)}: {message}")
+    if problems:
+        return 1
     logger.info(
         "demo: %d %s cameras (weakly synchronised) at %g fps; Ctrl-C stops",
         len(config.cameras),
@@ -135,6 +152,15 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the built-in synthetic 4-camera rig (no camera needed)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--port", type=int, default=None, help="server port (default 8000)")
+    p.add_argument(
+        "--host", default=None, help="server address (default 127.0.0.1; 0.0.0.0: all, needs a "
+        "token or --open-without-token)",
+    )  # fmt: skip
+    p.add_argument("--token", default=None, help="API token (default: $SYNCPOSE_TOKEN)")
+    p.add_argument(
+        "--open-without-token", action="store_true",
+        help="serve a non-local --host without a token: anyone on the network may use the API",
+    )  # fmt: skip
     p.add_argument("--bus-port", type=int, default=None, help="first ZeroMQ port (default 5550)")
     p.add_argument("--recordings", type=Path, default=None, help="recordings folder")
     p.add_argument("--video", type=Path, default=None, help="replay these videos (a folder)")
