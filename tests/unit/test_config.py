@@ -296,3 +296,12 @@ def test_validate_config_checks_the_files_ports_and_sizes_a_rig_needs(
     assert f"{path}:3: cameras[0].source.path: no such file: {tmp_path / 'gone.mp4'}" in out
     assert f"{path}:5: inference.calibration: no such file: {tmp_path / 'calib/none.toml'}" in out
     assert f"{path}:7: server.port: port 6002 is one of the bus's ports (6000-6004" in out
+
+
+def test_a_server_open_to_the_network_needs_a_token_or_an_explicit_yes() -> None:
+    base = "rig: {fps: 30}\ncameras:\n  - {id: a, source: {type: synthetic}}\n"
+    with pytest.raises(ConfigError, match="reachable from the network"):
+        parse_config(base + "server: {host: 0.0.0.0}\n")
+    assert parse_config(base + "server: {host: 0.0.0.0, token: s3cret-token}\n").server.token
+    assert parse_config(base + "server: {host: 0.0.0.0, open_without_token: true}\n")
+    assert parse_config(base + "server: {host: 127.0.0.1}\n")
