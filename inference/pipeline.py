@@ -391,6 +391,7 @@ class InferencePipeline:
                 for v in bundle.views
                 if v.offset_ns is not None
             },
+            frame_seqs={v.camera_id: v.header.seq for v in bundle.views if v.header is not None},
             method=result.method,
             detector=self.detector.name,
             reason=reason,

@@ -1,7 +1,9 @@
 """The server's subscription to the rig: the aligner's status and the inference worker's poses,
 on a background thread, into the :class:`~syncpose.server.hub.PoseHub`, the metrics and the
 recorder; and, only while someone watches ``/ws/preview``, the cameras' pixels, shrunk to
-preview frames at a limited rate."""
+preview frames at a limited rate. A preview frame waits (briefly) for the pose made from that
+very frame and carries that pose's keypoints for its camera, so the dots sit on the figure in
+the picture; one whose frame gave no pose goes out after :data:`PREVIEW_WAIT_S` without dots."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import base64
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import cv2
@@ -23,6 +26,10 @@ from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
 
 logger = logging.getLogger(__name__)
+
+#: How long a preview frame waits for the pose made from it.
+PREVIEW_WAIT_S = 0.5
+_PENDING_PER_CAMERA = 4
 
 
 class BusListener(threading.Thread):
@@ -40,6 +47,8 @@ class BusListener(threading.Thread):
         self.decoder = Decoder(accept=[PoseResult, RigStatus, WorkerStatus], rig=rig.rig_id)
         self.frame_decoder = Decoder(accept=[Frame], rig=rig.rig_id)
         self._last_preview: dict[str, float] = {}
+        # camera -> seq -> (when taken, the preview without keypoints, its scale)
+        self._pending: dict[str, OrderedDict[int, tuple[float, dict[str, Any], float]]] = {}
 
     def run(self) -> None:
         timeouts = SocketTimeouts.of(self.rig.bus)
@@ -50,6 +59,7 @@ class BusListener(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 frames = self._previews(frames, timeouts)
+                self._flush_previews(time.monotonic() - PREVIEW_WAIT_S)
                 if frames is not None and frames.poll(0):
                     for decoded, _ in drain(frames, self.frame_decoder):
                         if isinstance(decoded.message, Frame):
@@ -60,6 +70,7 @@ class BusListener(threading.Thread):
                     msg = decoded.message
                     if isinstance(msg, PoseResult):
                         data = pose_json(msg, decoded.arrays)
+                        self._previews_of(msg, data)
                         self.hub.on_pose(data)
                         self.metrics.on_pose(msg)
                         self.store.add(data)
@@ -107,21 +118,42 @@ class BusListener(threading.Thread):
         ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
         if not ok:
             return
-        keypoints = None
-        pose = self.hub.latest_pose
-        if pose and pose.get("keypoints_2d") and header.camera_id in pose["camera_ids"]:
-            view = pose["keypoints_2d"][pose["camera_ids"].index(header.camera_id)]
-            keypoints = [None if j is None else [j[0] * scale, j[1] * scale, j[2]] for j in view]
-        self.hub.on_preview(
-            {
-                "camera_id": header.camera_id,
-                "seq": header.seq,
-                "width": small.shape[1],
-                "height": small.shape[0],
-                "jpeg_base64": base64.b64encode(jpeg.tobytes()).decode("ascii"),
-                "keypoints_2d": keypoints,
-            }
-        )
+        preview = {
+            "camera_id": header.camera_id,
+            "seq": header.seq,
+            "width": small.shape[1],
+            "height": small.shape[0],
+            "jpeg_base64": base64.b64encode(jpeg.tobytes()).decode("ascii"),
+            "keypoints_2d": None,
+        }
+        pending = self._pending.setdefault(header.camera_id, OrderedDict())
+        pending[header.seq] = (now, preview, scale)
+        while len(pending) > _PENDING_PER_CAMERA:
+            self.hub.on_preview(pending.popitem(last=False)[1][1])
+
+    def _previews_of(self, pose: PoseResult, data: dict[str, Any]) -> None:
+        """Send the waiting previews of the frames ``pose`` was made from, with its keypoints."""
+        rows = data.get("keypoints_2d")
+        for cam, seq in pose.frame_seqs.items():
+            pending = self._pending.get(cam)
+            if not pending or seq not in pending:
+                continue
+            while pending:  # older frames of this camera made no pose of their own: send them
+                key, (_, preview, scale) = pending.popitem(last=False)
+                if key == seq and rows and cam in pose.camera_ids:
+                    view = rows[pose.camera_ids.index(cam)]
+                    preview["keypoints_2d"] = [
+                        None if j is None else [j[0] * scale, j[1] * scale, j[2]] for j in view
+                    ]
+                self.hub.on_preview(preview)
+                if key == seq:
+                    break
+
+    def _flush_previews(self, before: float) -> None:
+        """Send, without keypoints, the previews that waited since ``before`` for a pose."""
+        for pending in self._pending.values():
+            while pending and next(iter(pending.values()))[0] < before:
+                self.hub.on_preview(pending.popitem(last=False)[1][1])
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -33,7 +33,9 @@ from syncpose.calibration.wizard import CalibrationWizard, WizardError
 IDLE: dict[str, Any] = {
     "step": "none",
     "ready": False,
-    "missing": ["start a session with the printed board (POST /api/wizard)"],
+    "missing": [
+        "start a session: describe the printed board and press Start (API: POST /api/wizard)"
+    ],
     "cameras": {},
     "review": {},
     "saved": None,
@@ -88,7 +90,7 @@ class WizardSession:
 
     def _current(self) -> _Session:
         if self._session is None:
-            raise WizardError("no wizard session: POST /api/wizard")
+            raise WizardError("no wizard session: start one with the printed board first")
         return self._session
 
     def status(self) -> dict[str, Any]:

@@ -233,6 +233,9 @@ class PoseResult(Message):
     offsets_ms: dict[str, float] = Field(
         default_factory=dict, description="δ_v of each camera present in the bundle (ms)."
     )
+    frame_seqs: dict[str, int] = Field(
+        default_factory=dict, description="The frame (seq) of each camera present in the bundle."
+    )
     method: str = Field(description="'denoiser' or 'time_aware' (no model configured).")
     detector: str = Field(description="Name of the 2D keypoint detector.")
     reason: str | None = Field(

@@ -132,7 +132,8 @@ async function refreshCameras() {
 async function refreshRecordings() {
   try {
     const recs = await getJSON("/api/recordings");
-    document.getElementById("recordings").innerHTML = recs.slice(-8).reverse().map(r =>
+    document.getElementById("recordings").innerHTML = recs.length === 0 ?
+      "<li class=\"hint\">none yet: ● Record starts one</li>" : recs.slice(-8).reverse().map(r =>
       `<li>${r.id} (${r.state}, ${r.poses} poses) ` +
       ["json", "csv", "trc", "npz"].map(f => `<a href="/api/recordings/${r.id}/download?format=${f}${tokenQuery("&")}">${f}</a>`).join(" ") + "</li>"
     ).join("");
@@ -189,7 +190,11 @@ function connectPreviews() {
     if (!c) {
       c = document.createElement("canvas");
       c.title = p.camera_id;
-      document.getElementById("previews").appendChild(c);
+      c.dataset.camera = p.camera_id;
+      // Tiles in camera order, whichever camera's frame came first.
+      const box = document.getElementById("previews");
+      const after = [...box.children].find(t => t.dataset.camera > p.camera_id);
+      box.insertBefore(c, after || null);
       previewCanvases[p.camera_id] = c;
     }
     const img = new Image();
@@ -213,6 +218,17 @@ document.getElementById("token").addEventListener("change", () => {
   loadCalibration(); refreshRecordings();
   for (const ws of sockets) ws.close();
 });
+
+// The scene fills its column, whatever the window's width (drawn at the device's resolution).
+function fitCanvas() {
+  const width = Math.max(320, document.getElementById("view").clientWidth);
+  const height = Math.round(Math.min(width * 2 / 3, window.innerHeight * 0.8));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width; canvas.height = height;
+  }
+}
+window.addEventListener("resize", fitCanvas);
+fitCanvas();
 
 loadCalibration();
 connectPreviews();

@@ -34,7 +34,7 @@ document.getElementById("board").onsubmit = async ev => {
   ev.preventDefault();
   const f = new FormData(ev.target);
   const board = { kind: f.get("kind"), columns: +f.get("columns"), rows: +f.get("rows"),
-                  square_m: +f.get("square_m"), marker_ratio: +f.get("marker_ratio"),
+                  square_m: +f.get("square_mm") / 1000, marker_ratio: +f.get("marker_ratio"),
                   dictionary: f.get("dictionary"), inverted: f.get("inverted") === "on" };
   try { show(await call("POST", "/api/wizard", board)); } catch (e) { fail(e); }
 };

@@ -160,3 +160,6 @@ def test_the_api_docs_are_served_from_the_package(tmp_path: Path) -> None:
         script = client.get("/docs-assets/swagger-ui-bundle.js")
         assert script.status_code == 200 and len(script.content) > 100_000
         assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+        redoc = client.get("/redoc").text
+        assert "/docs-assets/redoc.standalone.js" in redoc and "fonts.googleapis" not in redoc
+        assert client.get("/docs-assets/redoc.standalone.js").status_code == 200

@@ -344,3 +344,60 @@ def _wait_clients_preview(hub: PoseHub) -> None:
     while not hub.preview_clients and time.monotonic() < deadline:
         time.sleep(0.01)
     assert hub.preview_clients
+
+
+def test_a_preview_carries_the_keypoints_of_the_pose_made_from_its_own_frame(
+    tmp_path: Path,
+) -> None:
+    """The dots on a camera tile come from the pose made from that tile's frame (before: from
+    whatever pose was latest, visibly off the figure)."""
+    import zmq
+
+    from syncpose.bus import SocketTimeouts, free_port_block, publish_message, publisher
+    from syncpose.configfile import parse_config
+    from syncpose.messages import Frame, FrameHeader
+    from syncpose.server.listener import BusListener
+
+    base = free_port_block(6)
+    rig = parse_config(
+        "rig: {fps: 30}\ncameras:\n  - {id: cam0, source: {type: synthetic}}\n"
+        "  - {id: cam1, source: {type: synthetic}}\n"
+        f"bus: {{base_port: {base}}}\nserver: {{preview_width: 64, preview_fps: 30}}\n"
+    )
+    parts = Rig(tmp_path, preview_width=64, preview_fps=30)
+    ctx: zmq.Context[Any] = zmq.Context()
+    cam = publisher(ctx, rig.camera_endpoint(0), SocketTimeouts(), send_hwm=100)
+    poses = publisher(ctx, rig.inference_endpoint(), SocketTimeouts(), send_hwm=100)
+    listener = BusListener(rig, parts.hub, parts.metrics, parts.store, ctx)
+    listener.start()
+    image = np.zeros((96, 128, 3), np.uint8)
+    try:
+        with TestClient(parts.app) as client, client.websocket_connect("/ws/preview") as ws:
+            _wait_clients_preview(parts.hub)
+            time.sleep(0.5)  # the listener subscribes to the pixels
+            seen: dict[int, Any] = {}
+            for seq in range(40):
+                header = FrameHeader(camera_id="cam0", seq=seq, t_capture_ns=seq,
+                                     width=128, height=96, encoding="raw")  # fmt: skip
+                publish_message(cam, Frame(header=header), image=image)
+                time.sleep(0.05)
+                msg, arrays = pose(seq)
+                kp = np.full((2, len(JOINTS), 3), np.nan, np.float32)
+                kp[0, :, :] = [10.0 + seq, 20.0, 0.9]  # this frame's keypoints, cam0's row
+                frame_msg = msg.model_copy(update={"frame_seqs": {"cam0": seq}})
+                publish_message(poses, frame_msg, **arrays, keypoints_2d=kp)
+                time.sleep(0.02)
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline and len([s for s in seen if seen[s]]) < 5:
+                got = ws.receive_json()
+                seen[got["seq"]] = got["keypoints_2d"]
+        with_dots = {s: k for s, k in seen.items() if k}
+        assert len(with_dots) >= 5
+        for seq, keypoints in with_dots.items():
+            assert keypoints[0] == pytest.approx([(10.0 + seq) * 0.5, 10.0, 0.9], abs=1e-4)
+    finally:
+        listener.stop()
+        listener.join(5)
+        cam.close()
+        poses.close()
+        ctx.term()

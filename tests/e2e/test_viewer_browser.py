@@ -129,7 +129,10 @@ def test_wizard_page_calibrates_the_shared_charuco_videos(tmp_path: Path) -> Non
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"http://127.0.0.1:{port}/wizard")
-        page.check("input[name=inverted]")  # the shared board is printed colour-inverted
+        page.fill("input[name=columns]", "4")  # the shared recording's board: 4 x 5 squares
+        page.fill("input[name=rows]", "5")
+        page.fill("input[name=square_mm]", "54")  # of 54 mm
+        page.check("input[name=inverted]")  # printed colour-inverted
         page.click("#start")
         page.wait_for_function("document.getElementById('step').textContent.includes('videos')")
         page.set_input_files("#videos", [str(folder / f"cam_{i}.mp4") for i in range(4)])
@@ -149,3 +152,34 @@ def test_wizard_page_calibrates_the_shared_charuco_videos(tmp_path: Path) -> Non
     assert errors == [], errors
     assert "cam_0" in review and "cam_3" in review
     assert list((tmp_path / "calibrations").glob("*.toml"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_api_docs_render_offline_and_the_viewer_fits_the_window(tmp_path: Path) -> None:
+    """``/docs`` draws its operations with nothing from the network (the browser is offline
+    here: a CDN script would leave a white page), and the viewer's scene follows the window."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    port = free_port_block(1)
+    settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
+    app = create_app(settings, PoseHub(), RecordingStore(settings.recordings_dir), Metrics())
+    errors: list[str] = []
+    with served(app, port), sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://127.0.0.1:{port}/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        operations = page.locator(".opblock").count()
+        widths = {}
+        for viewport in (700, 1600):
+            page.set_viewport_size({"width": viewport, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("document.getElementById('recordings').textContent.length")
+            widths[viewport] = page.evaluate("document.getElementById('scene').width")
+        recordings = page.locator("#recordings").inner_text()
+        browser.close()
+    assert errors == []
+    assert operations >= 15
+    assert widths[700] <= 700 and widths[1600] > 1.5 * widths[700]
+    assert "none yet" in recordings
