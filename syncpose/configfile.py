@@ -230,6 +230,12 @@ def _index(
         seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # a list or mapping used as a key
+                line = key_node.start_mark.line + 1
+                problems.append(
+                    ConfigProblem(source, line, dotted_key(loc), "a key must be a name")
+                )
+                continue
             key = key_node.value
             child = (*loc, key)
             if child in lines:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,42 +99,57 @@ def write_poses(path: str | Path, track: PoseTrack) -> Path:
 
 
 def read_poses(path: str | Path) -> PoseTrack:
-    """Read a track written by :func:`write_poses` as NPZ or JSON."""
+    """Read a track written by :func:`write_poses` as NPZ or JSON; ValueError, naming the file,
+    for anything else (another format, a damaged or hand-made file)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            return PoseTrack(
-                joint_names=list(meta["joint_names"]),
-                t_s=z["t_s"],
-                positions=z["positions"],
-                uncertainty=z["uncertainty"],
-                bundle_seq=z["bundle_seq"],
-                views_used=meta["views_used"],
-                fps=float(meta["fps"]),
-                camera_ids=list(meta["camera_ids"]),
-                keypoints_2d=z.get("keypoints_2d"),
-                metadata=meta["metadata"],
-            )
-    if suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT_NAME:
-            raise ValueError(f"{path}: not a {FORMAT_NAME} file")
-        frames = data["frames"]
-        J = len(data["joint_names"])
+    readers = {".npz": _read_npz, ".json": _read_json}
+    if suffix not in readers:
+        raise ValueError(f"{path}: can read .npz and .json pose files, not {suffix!r}")
+    try:
+        return readers[suffix](path)
+    except (KeyError, IndexError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(
+            f"{path}: not a readable pose file ({type(exc).__name__}: {exc})"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # bad JSON, arrays of the wrong shape
+        raise ValueError(f"{path}: not a readable pose file ({exc})"[:300]) from None
+
+
+def _read_npz(path: Path) -> PoseTrack:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
         return PoseTrack(
-            joint_names=list(data["joint_names"]),
-            t_s=np.array([f["t_s"] for f in frames], dtype=np.float64),
-            positions=from_json([f["positions"] for f in frames], (J, 3)),
-            uncertainty=from_json([f["uncertainty"] for f in frames], (J,)),
-            bundle_seq=np.array([f["bundle_seq"] for f in frames], dtype=np.int64),
-            views_used=[list(f["views_used"]) for f in frames],
-            fps=float(data["fps"]),
-            camera_ids=list(data.get("camera_ids", [])),
-            metadata=data.get("metadata", {}),
+            joint_names=list(meta["joint_names"]),
+            t_s=z["t_s"],
+            positions=z["positions"],
+            uncertainty=z["uncertainty"],
+            bundle_seq=z["bundle_seq"],
+            views_used=meta["views_used"],
+            fps=float(meta["fps"]),
+            camera_ids=list(meta["camera_ids"]),
+            keypoints_2d=z.get("keypoints_2d"),
+            metadata=meta["metadata"],
         )
-    raise ValueError(f"{path}: can read .npz and .json pose files, not {suffix!r}")
+
+
+def _read_json(path: Path) -> PoseTrack:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise ValueError(f"not a {FORMAT_NAME} file")
+    frames = data["frames"]
+    J = len(data["joint_names"])
+    return PoseTrack(
+        joint_names=list(data["joint_names"]),
+        t_s=np.array([f["t_s"] for f in frames], dtype=np.float64),
+        positions=from_json([f["positions"] for f in frames], (J, 3)),
+        uncertainty=from_json([f["uncertainty"] for f in frames], (J,)),
+        bundle_seq=np.array([f["bundle_seq"] for f in frames], dtype=np.int64),
+        views_used=[list(f["views_used"]) for f in frames],
+        fps=float(data["fps"]),
+        camera_ids=list(data.get("camera_ids", [])),
+        metadata=data.get("metadata", {}),
+    )
 
 
 def _num(x: float, digits: int = 6) -> float | None:
