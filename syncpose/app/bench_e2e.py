@@ -23,14 +23,21 @@ logger = logging.getLogger(__name__)
 
 
 def e2e_rig(
-    cameras: int, fps: float, base_port: int, http_port: int, recordings: Path
+    cameras: int,
+    fps: float,
+    base_port: int,
+    http_port: int,
+    recordings: Path,
+    size: tuple[int, int] = (1280, 720),
 ) -> RigConfig:
-    """``cameras`` synthetic 1280x720 cameras at ``fps``, offsets spread over a period, 1 ms
+    """``cameras`` synthetic cameras of ``size`` at ``fps``, offsets spread over a period, 1 ms
     jitter: the demo rig, sized."""
     period_ms = 1000.0 / fps
+    w, h = size
     cams = "\n".join(
         f"  - id: cam{i}\n    source: {{type: synthetic, clock_offset_ms: "
-        f"{round(i * period_ms / cameras, 3)}, jitter_ms: 1.0, seed: {i}}}"
+        f"{round(i * period_ms / cameras, 3)}, jitter_ms: 1.0, seed: {i}, width: {w}, "
+        f"height: {h}}}"
         for i in range(cameras)
     )
     text = (

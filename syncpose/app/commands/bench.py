@@ -206,6 +206,21 @@ def cmd_bench_e2e(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_faults(args: argparse.Namespace) -> int:
+    from syncpose.app.faults import run_faults_bench
+
+    report = run_faults_bench(args.cameras, args.fps)
+    for worker, seconds in report["kill_to_poses_from_every_camera_s"].items():
+        out(f"SIGKILL {worker}: poses from every camera again after {seconds} s")
+    frozen = report["sigstop_camera_3s"]
+    out(
+        f"SIGSTOP cam1 for 3 s: the others carried on: {frozen['others_carried_on']}, cam1 left "
+        f"out: {frozen['frozen_camera_left_out']}; back {frozen['back_after_s']} s after SIGCONT"
+    )
+    write_json(args.json, report)
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add ``bench`` and its benchmarks to the top-level sub-parsers."""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
@@ -218,6 +233,7 @@ def register(sub: Any) -> None:
         _add_realvideo,
         _add_pipeline,
         _add_e2e,
+        _add_faults,
     ):
         add(bench).set_defaults(run=run)
 
@@ -386,4 +402,15 @@ def _add_e2e(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--worker-log-level", default="WARNING")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(handler=cmd_bench_e2e)
+    return p
+
+
+def _add_faults(bench: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = bench.add_parser(
+        "faults", help="the synthetic rig with workers killed and frozen: time to recover"
+    )
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_faults)
     return p
