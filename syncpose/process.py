@@ -34,12 +34,24 @@ _PR_SET_PDEATHSIG = 1
 EXIT_FAILED = 78
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (a test harness may swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(level: str | int = "INFO") -> None:
     """One log format for every syncpose process (stderr)."""
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[_StderrHandler()],
         force=True,
     )
 

@@ -163,3 +163,25 @@ def test_the_api_docs_are_served_from_the_package(tmp_path: Path) -> None:
         redoc = client.get("/redoc").text
         assert "/docs-assets/redoc.standalone.js" in redoc and "fonts.googleapis" not in redoc
         assert client.get("/docs-assets/redoc.standalone.js").status_code == 200
+
+
+def test_a_refused_websocket_is_closed_with_1008_over_a_real_server(tmp_path: Path) -> None:
+    """Through uvicorn (the TestClient cannot tell): a WebSocket without the token is
+    accepted, then closed with code 1008 and the reason, as the README says (before, a real
+    server answered the handshake with HTTP 403 and the client saw no reason)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from syncpose.bus import free_port_block
+    from tests.e2e.test_viewer_browser import served
+
+    rig = Rig(tmp_path, token=TOKEN)
+    port = free_port_block(1)
+    with (
+        served(rig.app, port),
+        connect(f"ws://127.0.0.1:{port}/ws/poses") as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "token" in closed.value.rcvd.reason

@@ -207,7 +207,7 @@ def test_every_worker_killed_or_frozen_the_rig_recovers() -> None:
     broken; ``syncpose bench faults`` measures the times.)"""
     from syncpose.app.faults import freeze_and_time, kill_and_time, running_rig
 
-    with running_rig(cameras=2) as (rig, watch):
+    with running_rig(cameras=3) as (rig, watch):  # one frozen: two still make poses
         for worker in ("capture:cam1", "aligner", "inference", "server"):
             assert kill_and_time(rig, watch, worker, timeout_s=90.0) < 90.0
         frozen = freeze_and_time(rig, watch, "cam1", frozen_s=3.0, timeout_s=90.0)
