@@ -283,6 +283,19 @@ def test_recording_survives_a_killed_process(tmp_path: Path) -> None:
     json.loads((root / meta["id"] / "meta.json").read_text())  # never half-written
 
 
+def preview_rig() -> Any:
+    """Two synthetic cameras on free ports; previews 64 pixels wide, up to 30 a second."""
+    from syncpose.bus import free_port_block
+    from syncpose.configfile import parse_config
+
+    return parse_config(
+        "rig: {fps: 30}\ncameras:\n  - {id: cam0, source: {type: synthetic}}\n"
+        "  - {id: cam1, source: {type: synthetic}}\n"
+        f"bus: {{base_port: {free_port_block(6)}}}\n"
+        "server: {preview_width: 64, preview_fps: 30}\n"
+    )
+
+
 def test_preview_frames_flow_only_while_watched(tmp_path: Path) -> None:
     """``/ws/preview`` over a real bus listener: while a client watches, the server takes the
     cameras' pixels and sends shrunk JPEG previews; without one it does not subscribe."""
@@ -290,17 +303,11 @@ def test_preview_frames_flow_only_while_watched(tmp_path: Path) -> None:
 
     import zmq
 
-    from syncpose.bus import SocketTimeouts, free_port_block, publish_message, publisher
-    from syncpose.configfile import parse_config
+    from syncpose.bus import SocketTimeouts, publish_message, publisher
     from syncpose.messages import Frame, FrameHeader
     from syncpose.server.listener import BusListener
 
-    base = free_port_block(6)
-    rig = parse_config(
-        "rig: {fps: 30}\ncameras:\n  - {id: cam0, source: {type: synthetic}}\n"
-        "  - {id: cam1, source: {type: synthetic}}\n"
-        f"bus: {{base_port: {base}}}\nserver: {{preview_width: 64, preview_fps: 30}}\n"
-    )
+    rig = preview_rig()
     parts = Rig(tmp_path, preview_width=64, preview_fps=30)
     ctx: zmq.Context[Any] = zmq.Context()
     cam = publisher(ctx, rig.camera_endpoint(0), SocketTimeouts(), send_hwm=100)
@@ -353,17 +360,11 @@ def test_a_preview_carries_the_keypoints_of_the_pose_made_from_its_own_frame(
     whatever pose was latest, visibly off the figure)."""
     import zmq
 
-    from syncpose.bus import SocketTimeouts, free_port_block, publish_message, publisher
-    from syncpose.configfile import parse_config
+    from syncpose.bus import SocketTimeouts, publish_message, publisher
     from syncpose.messages import Frame, FrameHeader
     from syncpose.server.listener import BusListener
 
-    base = free_port_block(6)
-    rig = parse_config(
-        "rig: {fps: 30}\ncameras:\n  - {id: cam0, source: {type: synthetic}}\n"
-        "  - {id: cam1, source: {type: synthetic}}\n"
-        f"bus: {{base_port: {base}}}\nserver: {{preview_width: 64, preview_fps: 30}}\n"
-    )
+    rig = preview_rig()
     parts = Rig(tmp_path, preview_width=64, preview_fps=30)
     ctx: zmq.Context[Any] = zmq.Context()
     cam = publisher(ctx, rig.camera_endpoint(0), SocketTimeouts(), send_hwm=100)

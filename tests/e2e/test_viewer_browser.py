@@ -46,6 +46,24 @@ def served(app: Any, port: int) -> Iterator[None]:
         thread.join(10)
 
 
+def bare_app(tmp_path: Path) -> tuple[Any, int]:
+    """An app with nothing fed to it, and the free port to serve it on."""
+    port = free_port_block(1)
+    settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
+    return create_app(settings, PoseHub(), RecordingStore(settings.recordings_dir), Metrics()), port
+
+
+def new_page(pw: Any, errors: list[str], console: bool = True) -> tuple[Any, Any]:
+    """Debian's chromium and a page of it whose script errors (and, with ``console``, console
+    errors: a failed request among them) go to ``errors``."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    page = browser.new_page()
+    if console:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return browser, page
+
+
 def moving_pose(k: int) -> tuple[PoseResult, dict[str, Any]]:
     from syncpose.motion import load_motion
 
@@ -91,10 +109,7 @@ def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> N
         feeder.start()
         try:
             with sync_api.sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-                page = browser.new_page()
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
+                browser, page = new_page(pw, errors)
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_function("Number(document.getElementById('scene').dataset.poses) > 5")
                 canvas = page.locator("#scene")
@@ -119,15 +134,10 @@ def test_wizard_page_calibrates_the_shared_charuco_videos(tmp_path: Path) -> Non
     from tests.conftest import shared_file
 
     folder = shared_file("calibration/caliscope_4cam_charuco")
-    port = free_port_block(1)
-    settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
-    app = create_app(settings, PoseHub(), RecordingStore(settings.recordings_dir), Metrics())
+    app, port = bare_app(tmp_path)
     errors: list[str] = []
     with served(app, port), sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, page = new_page(pw, errors)
         page.goto(f"http://127.0.0.1:{port}/wizard")
         page.fill("input[name=columns]", "4")  # the shared recording's board: 4 x 5 squares
         page.fill("input[name=rows]", "5")
@@ -160,14 +170,10 @@ def test_api_docs_render_offline_and_the_viewer_fits_the_window(tmp_path: Path) 
     """``/docs`` draws its operations with nothing from the network (the browser is offline
     here: a CDN script would leave a white page), and the viewer's scene follows the window."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    port = free_port_block(1)
-    settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
-    app = create_app(settings, PoseHub(), RecordingStore(settings.recordings_dir), Metrics())
+    app, port = bare_app(tmp_path)
     errors: list[str] = []
     with served(app, port), sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, page = new_page(pw, errors, console=False)  # no calibration: a 404
         page.goto(f"http://127.0.0.1:{port}/docs")
         page.wait_for_selector(".opblock", timeout=30_000)
         operations = page.locator(".opblock").count()
