@@ -40,11 +40,6 @@ class ServerState:
     wizard: WizardSession = field(default_factory=WizardSession)
 
     @property
-    def upload_limit_bytes(self) -> int:
-        """The largest request body accepted (``max_upload_mb``)."""
-        return int(self.settings.max_upload_mb * 1024 * 1024)
-
-    @property
     def calibrations_dir(self) -> Path:
         """Where the wizard writes the rigs it calibrates (beside the recordings)."""
         return self.settings.recordings_dir.parent / "calibrations"

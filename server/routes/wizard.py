@@ -60,9 +60,7 @@ async def upload(state: State, camera: str, request: Request) -> dict[str, Any]:
         state.wizard.expect_videos()
     except WizardError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    body = await request.body()
-    if len(body) > state.upload_limit_bytes:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "video over the upload limit")
+    body = await request.body()  # at most max_upload_mb: the request guard sees to it
     if not body:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "empty body: send the video file")
     try:
