@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -32,6 +32,14 @@ PREVIEW_WAIT_S = 0.5
 _PENDING_PER_CAMERA = 4
 
 
+class _Waiting(NamedTuple):
+    """A preview frame waiting for the pose made from it."""
+
+    taken_s: float  # time.monotonic() when it was taken
+    preview: dict[str, Any]  # without keypoints yet
+    scale: float  # preview pixels per camera pixel
+
+
 class BusListener(threading.Thread):
     def __init__(
         self,
@@ -47,8 +55,7 @@ class BusListener(threading.Thread):
         self.decoder = Decoder(accept=[PoseResult, RigStatus, WorkerStatus], rig=rig.rig_id)
         self.frame_decoder = Decoder(accept=[Frame], rig=rig.rig_id)
         self._last_preview: dict[str, float] = {}
-        # camera -> seq -> (when taken, the preview without keypoints, its scale)
-        self._pending: dict[str, OrderedDict[int, tuple[float, dict[str, Any], float]]] = {}
+        self._pending: dict[str, OrderedDict[int, _Waiting]] = {}  # camera -> seq -> preview
 
     def run(self) -> None:
         timeouts = SocketTimeouts.of(self.rig.bus)
@@ -127,9 +134,9 @@ class BusListener(threading.Thread):
             "keypoints_2d": None,
         }
         pending = self._pending.setdefault(header.camera_id, OrderedDict())
-        pending[header.seq] = (now, preview, scale)
+        pending[header.seq] = _Waiting(now, preview, scale)
         while len(pending) > _PENDING_PER_CAMERA:
-            self.hub.on_preview(pending.popitem(last=False)[1][1])
+            self._send_oldest(pending)
 
     def _previews_of(self, pose: PoseResult, data: dict[str, Any]) -> None:
         """Send the waiting previews of the frames ``pose`` was made from, with its keypoints."""
@@ -138,22 +145,25 @@ class BusListener(threading.Thread):
             pending = self._pending.get(cam)
             if not pending or seq not in pending:
                 continue
-            while pending:  # older frames of this camera made no pose of their own: send them
-                key, (_, preview, scale) = pending.popitem(last=False)
-                if key == seq and rows and cam in pose.camera_ids:
-                    view = rows[pose.camera_ids.index(cam)]
-                    preview["keypoints_2d"] = [
-                        None if j is None else [j[0] * scale, j[1] * scale, j[2]] for j in view
-                    ]
-                self.hub.on_preview(preview)
-                if key == seq:
-                    break
+            while next(iter(pending)) != seq:  # older frames that made no pose of their own
+                self._send_oldest(pending)
+            waiting = pending.popitem(last=False)[1]
+            if rows and cam in pose.camera_ids:
+                view, k = rows[pose.camera_ids.index(cam)], waiting.scale
+                waiting.preview["keypoints_2d"] = [
+                    None if j is None else [j[0] * k, j[1] * k, j[2]] for j in view
+                ]
+            self.hub.on_preview(waiting.preview)
 
     def _flush_previews(self, before: float) -> None:
         """Send, without keypoints, the previews that waited since ``before`` for a pose."""
         for pending in self._pending.values():
-            while pending and next(iter(pending.values()))[0] < before:
-                self.hub.on_preview(pending.popitem(last=False)[1][1])
+            while pending and next(iter(pending.values())).taken_s < before:
+                self._send_oldest(pending)
+
+    def _send_oldest(self, pending: OrderedDict[int, _Waiting]) -> None:
+        """Send a camera's oldest waiting preview as it is (without keypoints)."""
+        self.hub.on_preview(pending.popitem(last=False)[1].preview)
 
     def stop(self) -> None:
         self.stop_event.set()
