@@ -56,17 +56,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ("host", args.host),
             ("token", args.token or os.environ.get("SYNCPOSE_TOKEN") or None),
             ("open_without_token", True if args.open_without_token else None),
+            ("recordings_dir", args.recordings),
         )
         if value is not None
     }
     if server_updates:
-        server = ServerConfig.model_validate({**config.server.model_dump(), **server_updates})
-        updates["server"] = server
+        server = {**config.server.model_dump(), **server_updates}
+        updates["server"] = ServerConfig.model_validate(server)
     if args.bus_port is not None:
         updates["bus"] = config.bus.model_copy(update={"base_port": args.bus_port})
-    if args.recordings is not None:
-        server = updates.get("server", config.server)
-        updates["server"] = server.model_copy(update={"recordings_dir": args.recordings})
     config = config.model_copy(update=updates)
     problems = config.problems()  # the flags checked as the rig file's keys would be
     for loc, message in problems:
