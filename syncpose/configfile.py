@@ -62,8 +62,9 @@ def load_config(path: str | Path, check_files: bool = True) -> RigConfig:
         return ConfigError([ConfigProblem(str(path), None, "(file)", message)])
 
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise refuse(f"{path.stat().st_size} bytes: a rig file is a few kB of YAML")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise refuse(f"{size} bytes: a rig file is a few kB of YAML")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise refuse("not a text file: a rig file is YAML, in UTF-8") from None
