@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -110,6 +111,7 @@ def running_rig(
     finally:
         stop.set()
         runner.join(60.0)
+        shutil.rmtree(folder, ignore_errors=True)  # its recordings
 
 
 def kill_and_time(rig: RigConfig, watch: PoseWatch, worker: str, timeout_s: float = 60.0) -> float:
