@@ -76,10 +76,8 @@ def require_read_token(
 ) -> None:
     """401 unless the request carries the configured token, as the header or ``?token=``
     (a download link cannot send a header)."""
-    if not (state.token_ok(bearer(authorization)) or state.token_ok(token)):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, WRONG_TOKEN, headers={"WWW-Authenticate": "Bearer"}
-        )
+    if not state.token_ok(token):
+        require_token(state, authorization)
 
 
 #: The dependencies of every state-changing route.
