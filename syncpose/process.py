@@ -112,24 +112,23 @@ class ProcessGroup:
         self._ctx = mp.get_context("spawn")
         self._started: dict[str, float] = {}
 
-    def _launch(self, spec: ProcessSpec) -> None:
+    def _launch(self, spec: ProcessSpec, how: str = "started") -> None:
         proc = self._ctx.Process(target=spec.target, args=spec.args, name=spec.name)
         proc.start()
         spec.process = proc
         self._started[spec.name] = time.monotonic()
+        logger.debug("%s %s (pid %s)", how, spec.name, proc.pid)
 
     def start(self) -> None:
         for spec in self.specs:
             self._launch(spec)
-            logger.debug("started %s (pid %s)", spec.name, spec.process and spec.process.pid)
 
     def restart(self, name: str) -> None:
         """Start worker ``name`` again (its previous process has ended)."""
         spec = next(s for s in self.specs if s.name == name)
         if spec.process is not None and spec.process.is_alive():
             raise RuntimeError(f"{name} is still running")
-        self._launch(spec)
-        logger.debug("restarted %s (pid %s)", spec.name, spec.process and spec.process.pid)
+        self._launch(spec, "restarted")
 
     def started_at(self, name: str) -> float:
         """When worker ``name`` was last started (``time.monotonic``)."""
