@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +64,16 @@ class _Tick:
     init: FloatArray  # (J, 3)
 
 
+@dataclass
+class _Pending:
+    """A bundle prepared for the denoiser (see :meth:`PoseEngine.prepare`)."""
+
+    t_ref_s: float
+    inputs: DenoiserInputs
+    usable: list[str]
+    timings: dict[str, float]
+
+
 class PoseEngine:
     """Fuse bundles of one rig. ``denoiser`` None: time-aware triangulation only; and with
     ``time_aware`` False, plain DLT on the bundle's frames as they are (the baseline)."""
@@ -81,6 +91,7 @@ class PoseEngine:
         self.rig = rig
         self.denoiser = denoiser
         self.time_aware = time_aware
+        self.smoothing = smoothing
         self.filter = OneEuro(smoothing) if smoothing is not None else None
         self.min_views = min_views
         self._window: deque[_Tick] = deque(maxlen=HISTORY + 2)
@@ -93,8 +104,20 @@ class PoseEngine:
             return "denoiser"
         return "time_aware" if self.time_aware else "dlt"
 
+    def spawn(self) -> PoseEngine:
+        """A fresh engine like this one (same rig, denoiser and settings; no history): one per
+        tracked person, sharing the denoiser's session."""
+        return PoseEngine(self.rig, self.denoiser, self.smoothing, self.min_views, self.time_aware)
+
     def step(self, t_ref_s: float, views: Mapping[str, ViewKeypoints | None]) -> EngineResult:
         """Fuse one bundle (``views`` by camera name; missing cameras may be absent or None)."""
+        return step_many([self], [(t_ref_s, views)])[0]
+
+    def prepare(
+        self, t_ref_s: float, views: Mapping[str, ViewKeypoints | None]
+    ) -> EngineResult | _Pending:
+        """The first half of :meth:`step`: the bundle taken into the history and triangulated;
+        either the result (no denoiser, or no pose possible) or what the denoiser must refine."""
         unknown = set(views) - set(self._index)
         if unknown:
             raise ValueError(
@@ -137,8 +160,6 @@ class PoseEngine:
             return self._finish(t_ref_s, nan_pose, np.full(J, np.nan), usable, reason, timings)
         if self.denoiser is None:
             return self._finish(t_ref_s, init, np.full(J, np.nan), usable, None, timings)
-
-        t1 = time.perf_counter()
         w = list(self._window)
         inputs = sequence_inputs(
             self.rig,
@@ -150,9 +171,15 @@ class PoseEngine:
             last_only=True,
         )
         self.last_inputs = inputs
-        refined = self.denoiser.refine(inputs)
-        timings["denoise"] = (time.perf_counter() - t1) * 1000.0
-        return self._finish(t_ref_s, refined.pose[0], refined.uncertainty[0], usable, None, timings)
+        return _Pending(t_ref_s, inputs, usable, timings)
+
+    def complete(
+        self, pending: _Pending, pose: FloatArray, uncertainty: FloatArray
+    ) -> EngineResult:
+        """The second half of :meth:`step`: the denoiser's ``pose`` (J, 3) for ``pending``."""
+        return self._finish(
+            pending.t_ref_s, pose, uncertainty, pending.usable, None, pending.timings
+        )
 
     def _finish(
         self,
@@ -168,3 +195,31 @@ class PoseEngine:
             pose = self.filter(pose, t_ref_s)
             timings["filter"] = (time.perf_counter() - t0) * 1000.0
         return EngineResult(t_ref_s, pose, uncertainty, usable, self.method, reason, timings)
+
+
+def step_many(
+    engines: Sequence[PoseEngine],
+    bundles: Sequence[tuple[float, Mapping[str, ViewKeypoints | None]]],
+) -> list[EngineResult]:
+    """One bundle for each engine (one person each), the denoiser run once for all of them
+    (engines sharing one runtime, as :meth:`PoseEngine.spawn` makes them, share a batch)."""
+    prepared = [e.prepare(t, views) for e, (t, views) in zip(engines, bundles, strict=True)]
+    out: list[EngineResult | None] = [p if isinstance(p, EngineResult) else None for p in prepared]
+    waiting = [i for i, p in enumerate(prepared) if isinstance(p, _Pending)]
+    by_runtime: dict[int, list[int]] = {}
+    for i in waiting:
+        by_runtime.setdefault(id(engines[i].denoiser), []).append(i)
+    for group in by_runtime.values():
+        runtime = engines[group[0]].denoiser
+        assert runtime is not None
+        pending = [prepared[i] for i in group]
+        t0 = time.perf_counter()
+        refined = runtime.refine(
+            DenoiserInputs.concat([p.inputs for p in pending if isinstance(p, _Pending)])
+        )
+        ms = (time.perf_counter() - t0) * 1000.0
+        for k, (i, p) in enumerate(zip(group, pending, strict=True)):
+            assert isinstance(p, _Pending)
+            p.timings["denoise"] = ms
+            out[i] = engines[i].complete(p, refined.pose[k], refined.uncertainty[k])
+    return [r for r in out if r is not None]

@@ -331,6 +331,34 @@ class SmoothingConfig(_Model):
     d_cutoff_hz: float = Field(default=1.0, gt=0, description="Cut-off of the speed estimate.")
 
 
+class TrackingConfig(_Model):
+    """How several people are told apart and followed (see :mod:`syncpose.inference.tracking`)."""
+
+    confirm_ticks: int = Field(
+        default=2,
+        ge=1,
+        description="Ticks a new person must be seen in a row before it gets an id.",
+    )
+    max_gap_ticks: int = Field(
+        default=30,
+        ge=0,
+        description="Ticks a tracked person may go unseen (occluded, out of view) before the id "
+        "is given up.",
+    )
+    match_gate: float = Field(
+        default=0.25,
+        gt=0,
+        description="Largest median joint distance, as a share of the person's height in the "
+        "image, at which a detection is taken for a tracked person (grows while unseen).",
+    )
+    group_gate_m: float = Field(
+        default=0.15,
+        gt=0,
+        description="Largest median ray-to-ray distance (m) at which detections in two views are "
+        "taken for one new person.",
+    )
+
+
 class InferenceConfig(_Model):
     """The inference worker: 2D detection on every view, fusion to 3D, publication of poses."""
 
@@ -356,6 +384,16 @@ class InferenceConfig(_Model):
         default=None, description="One-Euro filter on the poses; null: none."
     )
     min_views: int = Field(default=2, ge=2, description="Fewest usable views for a pose.")
+    max_people: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="People tracked at once; with 1 the rig follows one person (the one it "
+        "tracks, else the largest) and ignores the others.",
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="Telling people apart and following them."
+    )
     fix_swaps: bool = Field(
         default=True,
         description="Exchange a view's left and right when the other views say it mixed them up "

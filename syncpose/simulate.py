@@ -159,11 +159,11 @@ def simulate_clip(
         else np.zeros((V, K))
     )
     t_capture = t_ref[None] + offsets[:, None] + jitter
-    truth = _joints(placed, t_ref)
-    seen = _joints(placed, np.clip(t_capture, 0.0, placed.duration_s))  # (V, K, J, 3)
+    truth = clip_joints(placed, t_ref)
+    seen = clip_joints(placed, np.clip(t_capture, 0.0, placed.duration_s))  # (V, K, J, 3)
     points = np.stack([cam.project(seen[v]) for v, cam in enumerate(rig.cameras)])
     oracle = np.stack([cam.project(truth) for cam in rig.cameras])
-    confidence, noise_px, swap = _detector(rig, seen, rng, noise, (V, K))
+    confidence, noise_px, swap = detector_errors(rig, seen, rng, noise, (V, K))
     points, oracle = points + noise_px, oracle + noise_px
     for v, k in zip(*np.nonzero(swap), strict=True):
         for a, b in LEFT_RIGHT:
@@ -190,7 +190,7 @@ def simulate_clip(
     return Sequence2D(*tracks, clip=clip.name, truth=truth, oracle=oracle, offsets=offsets)
 
 
-def _joints(clip: Clip, t: FloatArray) -> FloatArray:
+def clip_joints(clip: Clip, t: FloatArray) -> FloatArray:
     joints, _ = MOCAP.apply(clip.sample(t))
     return joints
 
@@ -216,7 +216,7 @@ def _outliers(rng: np.random.Generator, noise: DetectorNoise, shape: tuple[int, 
     return shift
 
 
-def _detector(
+def detector_errors(
     rig: Rig, seen: FloatArray, rng: np.random.Generator, noise: DetectorNoise, vk: tuple[int, int]
 ) -> tuple[FloatArray, FloatArray, BoolArray]:
     """Confidence (V, K, J), pixel noise (V, K, J, 2) and swapped view-frames (V, K)."""

@@ -19,6 +19,7 @@ cameras. Everything is float32 and batch-first (B = ticks), the layout of the ON
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -75,6 +76,13 @@ class DenoiserInputs:
 
     def __len__(self) -> int:
         return len(self.init)
+
+    @classmethod
+    def concat(cls, parts: Sequence[DenoiserInputs]) -> DenoiserInputs:
+        """One batch of ``parts`` in order (all from rigs with the same number of views)."""
+        return cls(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
 
     def take(self, index: npt.ArrayLike | slice) -> DenoiserInputs:
         """The bundles at ``index`` (any numpy index)."""

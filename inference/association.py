@@ -1,0 +1,251 @@
+"""Which 2D skeleton in which view is which person, one tick at a time (pure logic, no I/O).
+
+Two steps, both over the skeletons a tick's views detected (:class:`Skeleton2D`):
+
+* :func:`match_to_tracks` — each view on its own: the people already tracked, predicted to that
+  view's own capture time and projected into it, against the view's skeletons, by the median
+  joint distance relative to the person's height in the image (an optimal assignment per view, so
+  no skeleton goes to two people and no person takes two skeletons of one view);
+* :func:`group_across_views` — the skeletons left over, grouped into new people by geometry:
+  two skeletons of different views are compatible when the rays of their corresponding joints
+  pass close to each other in front of both cameras (the median closest-approach distance, over
+  the joints both see, so missing joints do not matter). Groups grow by complete linkage: a
+  skeleton joins a group only if it is compatible with every member and the group has no
+  skeleton of its view yet, so the grouping never holds pairs that contradict each other.
+
+A skeleton no other view agrees with stays alone (a person one view sees is never triangulated).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from syncpose.arrays import FloatArray
+from syncpose.camera import Rig
+from syncpose.skeleton import JOINTS, LEFT_RIGHT
+
+#: Joints two skeletons must share before their distance means anything.
+MIN_SHARED_JOINTS = 3
+
+_MIRROR = np.arange(len(JOINTS))  # joint -> its other side (itself on the midline)
+for _a, _b in LEFT_RIGHT:
+    _MIRROR[_a], _MIRROR[_b] = _b, _a
+
+
+@dataclass(frozen=True)
+class Skeleton2D:
+    """One person as one view detected it: ``points`` (J, 2) pixels on the calibration's grid
+    (NaN = not found), ``confidence`` (J,) (0 = not usable)."""
+
+    points: FloatArray
+    confidence: FloatArray
+
+    @property
+    def usable(self) -> np.ndarray:
+        return np.asarray((self.confidence > 0) & np.isfinite(self.points).all(-1))
+
+    @property
+    def height_px(self) -> float:
+        """The diagonal of the box around the usable joints (pixels; 0 with under two)."""
+        p = self.points[self.usable]
+        if len(p) < 2:
+            return 0.0
+        return float(np.linalg.norm(p.max(0) - p.min(0)))
+
+
+def cost_matrix(predicted: FloatArray, skeletons: Sequence[Skeleton2D]) -> FloatArray:
+    """(T, S) how far each of S skeletons is from each of T people's ``predicted`` projections
+    (T, J, 2) (NaN where a prediction has no joint): the median joint distance over the
+    person's height in the image (inf with fewer than :data:`MIN_SHARED_JOINTS` joints in
+    common), as detected or with left and right exchanged, whichever fits (a detector that
+    mixes them up still saw the person)."""
+    T, S = len(predicted), len(skeletons)
+    if T == 0 or S == 0:
+        return np.zeros((T, S))
+    pts = np.stack([s.points for s in skeletons])  # (S, J, 2)
+    ok = np.stack([s.usable for s in skeletons])  # (S, J)
+    seen = np.asarray(np.isfinite(predicted).all(-1))  # (T, J)
+    lo = np.where(seen[..., None], predicted, np.inf).min(1)
+    hi = np.where(seen[..., None], predicted, -np.inf).max(1)
+    height = np.maximum(np.nan_to_num(np.linalg.norm(hi - lo, axis=-1), nan=1.0), 1.0)  # (T,)
+    best = np.full((T, S), np.inf)
+    for order in (slice(None), _MIRROR):
+        both = seen[:, None] & ok[None, :, order]  # (T, S, J)
+        d = np.linalg.norm(predicted[:, None] - pts[None, :, order], axis=-1)
+        med = nanmedian_last(np.where(both, d, np.nan))
+        med = np.where(both.sum(-1) >= MIN_SHARED_JOINTS, med, np.inf)
+        best = np.minimum(best, med)
+    return np.asarray(best / height[:, None], dtype=np.float64)
+
+
+def nanmedian_last(x: FloatArray) -> FloatArray:
+    """The median over the last axis ignoring NaN (NaN where all are)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        return np.asarray(np.nanmedian(x, axis=-1), dtype=np.float64)
+
+
+def skeleton_cost(predicted: FloatArray, skeleton: Skeleton2D) -> float:
+    """:func:`cost_matrix` of one prediction (J, 2) and one skeleton."""
+    return float(cost_matrix(predicted[None], [skeleton])[0, 0])
+
+
+def match_to_tracks(
+    predicted: FloatArray, skeletons: Sequence[Sequence[Skeleton2D]], gate: FloatArray
+) -> list[dict[int, int]]:
+    """Per view, which track takes which skeleton.
+
+    ``predicted`` (T, V, J, 2): each of T tracks projected into each view at the view's capture
+    time (NaN where not); ``skeletons`` per view; ``gate`` (T,) the largest cost each track
+    accepts. Returns per view ``{skeleton index: track index}``.
+    """
+    out: list[dict[int, int]] = []
+    n_tracks = predicted.shape[0]
+    for v, found in enumerate(skeletons):
+        if n_tracks == 0 or not found:
+            out.append({})
+            continue
+        cost = cost_matrix(predicted[:, v], found)
+        allowed = cost <= gate[:, None]
+        rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
+        out.append({int(c): int(r) for r, c in zip(rows, cols, strict=True) if allowed[r, c]})
+    return out
+
+
+@dataclass(frozen=True)
+class Rays:
+    """The rays of one person's joints in several views: ``centres`` (V, 3), ``dirs`` (V, J, 3)
+    unit world directions, ``used`` (V, J) which are real (a view without the person: none)."""
+
+    centres: FloatArray
+    dirs: FloatArray
+    used: np.ndarray
+
+    @classmethod
+    def of(cls, rig: Rig, skeletons: Mapping[int, Skeleton2D]) -> Rays:
+        V, J = len(rig.cameras), len(JOINTS)
+        centres = np.stack([cam.centre for cam in rig.cameras])
+        dirs = np.zeros((V, J, 3))
+        used = np.zeros((V, J), dtype=bool)
+        for v, sk in skeletons.items():
+            ok = sk.usable
+            dirs[v, ok] = rig.cameras[v].rays(sk.points[ok])
+            used[v] = ok
+        return cls(centres, dirs, used)
+
+    def _normal(self) -> tuple[FloatArray, FloatArray]:
+        """Per view and joint ``I - d dᵀ`` (V, J, 3, 3) (zero where unused) and it times the
+        centre (V, J, 3): the terms of the least-squares point nearest the rays."""
+        m = np.eye(3) - np.einsum("vji,vjk->vjik", self.dirs, self.dirs)
+        m = np.where(self.used[..., None, None], m, 0.0)
+        return m, np.einsum("vjik,vk->vji", m, self.centres)
+
+    def point(self) -> FloatArray:
+        """(J, 3) the points nearest each joint's rays (NaN with fewer than two views)."""
+        m, mc = self._normal()
+        return _solve(m.sum(0), mc.sum(0), self.used.sum(0))
+
+    def leave_one_out(self) -> FloatArray:
+        """(V, J) how far each view's ray passes from the point the other views give (m; NaN
+        where either is missing)."""
+        m, mc = self._normal()
+        a, b, n = m.sum(0), mc.sum(0), self.used.sum(0)
+        out = np.full(self.used.shape, np.nan)
+        for v in range(len(self.centres)):
+            if not self.used[v].any():
+                continue
+            x = _solve(a - m[v], b - mc[v], n - self.used[v])  # (J, 3)
+            gap = np.linalg.norm(np.einsum("jik,jk->ji", m[v], x - self.centres[v]), axis=-1)
+            out[v] = np.where(self.used[v], gap, np.nan)
+        return out
+
+
+def _solve(a: FloatArray, b: FloatArray, views: np.ndarray) -> FloatArray:
+    ok = views >= 2
+    out = np.full(b.shape, np.nan)
+    if ok.any():
+        out[ok] = np.linalg.solve(a[ok], b[ok][..., None])[..., 0]
+    return out
+
+
+def ray_distance(c1: FloatArray, d1: FloatArray, c2: FloatArray, d2: FloatArray) -> FloatArray:
+    """Closest-approach distance (...) metres of rays ``c + s·d`` (unit ``d`` (..., 3)); inf
+    where the closest points lie behind either camera or the rays are parallel."""
+    w = c1 - c2
+    b = np.einsum("...j,...j->...", d1, d2)
+    d = np.einsum("...j,...j->...", d1, w)
+    e = np.einsum("...j,...j->...", d2, w)
+    denom = 1.0 - b * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (b * e - d) / denom
+        t = (e - b * d) / denom
+        gap = np.linalg.norm(w + s[..., None] * d1 - t[..., None] * d2, axis=-1)
+    return np.where((denom > 1e-9) & (s > 0) & (t > 0), gap, np.inf)
+
+
+def pair_distances(
+    rig: Rig, v1: int, a: Sequence[Skeleton2D], v2: int, b: Sequence[Skeleton2D]
+) -> FloatArray:
+    """(A, B) median ray-to-ray distance (m) of the joints each skeleton of ``a`` (view ``v1``)
+    and each of ``b`` (view ``v2``) both see; inf with fewer than :data:`MIN_SHARED_JOINTS`."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    cam1, cam2 = rig.cameras[v1], rig.cameras[v2]
+    da = np.stack([cam1.rays(np.nan_to_num(s.points)) for s in a])  # (A, J, 3)
+    db = np.stack([cam2.rays(np.nan_to_num(s.points)) for s in b])
+    ua, ub = np.stack([s.usable for s in a]), np.stack([s.usable for s in b])
+    gaps = ray_distance(cam1.centre, da[:, None], cam2.centre, db[None])  # (A, B, J)
+    both = ua[:, None] & ub[None]
+    med = nanmedian_last(np.where(both, gaps, np.nan))
+    return np.where(both.sum(-1) >= MIN_SHARED_JOINTS, med, np.inf)
+
+
+def group_across_views(
+    rig: Rig, skeletons: Sequence[Sequence[tuple[int, Skeleton2D]]], max_distance_m: float
+) -> list[dict[int, int]]:
+    """Group skeletons of different views into people.
+
+    ``skeletons`` per view: ``(index, skeleton)`` of the ones still free. Returns the groups
+    (``{view: skeleton index}``), largest first; singletons included (a person one view sees).
+    """
+    nodes = [(v, i, s) for v, found in enumerate(skeletons) for i, s in found]
+    n = len(nodes)
+    dist = np.full((n, n), np.inf)
+    first = np.cumsum([0] + [len(f) for f in skeletons])  # node index of each view's first
+    for v1 in range(len(skeletons)):
+        for v2 in range(v1 + 1, len(skeletons)):
+            d = pair_distances(
+                rig, v1, [s for _, s in skeletons[v1]], v2, [s for _, s in skeletons[v2]]
+            )
+            dist[first[v1] : first[v1 + 1], first[v2] : first[v2 + 1]] = d
+            dist[first[v2] : first[v2 + 1], first[v1] : first[v1 + 1]] = d.T
+    groups: list[set[int]] = [{a} for a in range(n)]
+    where = list(range(n))  # node -> its group
+    pairs = sorted(
+        (dist[a, b], a, b)
+        for a in range(n)
+        for b in range(a + 1, n)
+        if dist[a, b] <= max_distance_m
+    )
+    for _, a, b in pairs:
+        ga, gb = where[a], where[b]
+        if ga == gb:
+            continue
+        views_a = {nodes[k][0] for k in groups[ga]}
+        if any(nodes[k][0] in views_a for k in groups[gb]):
+            continue  # one view would give the person two skeletons
+        if max(dist[x, y] for x in groups[ga] for y in groups[gb]) > max_distance_m:
+            continue  # complete linkage: every member must agree
+        groups[ga] |= groups[gb]
+        for k in groups[gb]:
+            where[k] = ga
+        groups[gb] = set()
+    out = [{nodes[k][0]: nodes[k][1] for k in g} for g in groups if g]
+    sizes = [sum(nodes[k][2].height_px for k in g) for g in groups if g]
+    order = sorted(range(len(out)), key=lambda i: (-len(out[i]), -sizes[i]))
+    return [out[i] for i in order]

@@ -1,0 +1,349 @@
+"""People followed in 3D from tick to tick, each with a stable integer id (pure logic, no I/O).
+
+:class:`PeopleTracker` takes, per tick, every view's 2D skeletons (any number, any order) and
+gives the pose of every tracked person:
+
+1. each track is predicted to every view's own capture time with its velocity (a view 15 ms
+   late sees a running person 8 cm further on), projected, and matched against that view's
+   skeletons (:func:`~syncpose.inference.association.match_to_tracks`);
+2. the skeletons no track took are grouped across views by geometry
+   (:func:`~syncpose.inference.association.group_across_views`); a group seen by at least
+   ``min_views`` views starts a new track, unless it is a person already tracked (a track
+   whose match was missed) or the rig already tracks ``max_people``;
+3. each track's views go through its own :class:`~syncpose.inference.engine.PoseEngine`
+   (its own history and filter state), the denoiser run once for all of them
+   (:func:`~syncpose.inference.engine.step_many`).
+
+A new track gets its id once it has been seen ``confirm_ticks`` ticks in a row (a tentative
+track missed once is dropped); a track unseen for more than ``max_gap_ticks`` ticks is given
+up. Only confirmed tracks with a pose this tick are reported. A skeleton one view sees and no
+track takes is left alone: one view is never triangulated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from syncpose.arrays import FloatArray
+from syncpose.camera import Rig
+from syncpose.config import TrackingConfig
+from syncpose.inference.association import (
+    Rays,
+    Skeleton2D,
+    group_across_views,
+    match_to_tracks,
+    nanmedian_last,
+    pair_distances,
+    skeleton_cost,
+)
+from syncpose.inference.engine import EngineResult, PoseEngine, ViewKeypoints, step_many
+from syncpose.inference.swaps import fix_left_right
+from syncpose.skeleton import JOINTS
+
+#: Fastest a joint is believed to move (m/s): caps the velocity a noisy pose implies.
+MAX_SPEED = 6.0
+#: Weight of the newest velocity in its running average.
+VELOCITY_GAIN = 0.5
+#: People tracked beyond ``max_people`` (see :class:`PeopleTracker`).
+BYSTANDERS = 4
+#: A new group this close to a tracked person (median joint distance, m) is that person.
+SAME_PERSON_M = 0.3
+
+
+@dataclass(frozen=True)
+class ViewPeople:
+    """One view's detections in a tick: every skeleton found and the frame's capture time (s,
+    on the aligner's clock)."""
+
+    t_capture_s: float
+    skeletons: Sequence[Skeleton2D]
+
+
+@dataclass
+class PersonPose:
+    """One tracked person in a tick: ``result`` its pose; ``views`` which skeleton (index in
+    that view's list) of which camera it took; ``points`` (V, J, 2) and ``confidence`` (V, J)
+    the 2D keypoints fused (rig order, after left/right repair; NaN / 0 for views without)."""
+
+    person_id: int
+    result: EngineResult
+    views: dict[str, int]
+    points: FloatArray
+    confidence: FloatArray
+
+
+@dataclass
+class TrackerTick:
+    """What a tick gave: the people with a pose (by id), how many skeletons went to nobody."""
+
+    people: list[PersonPose]
+    unassigned: int
+    tracked: int  # tracks held (tentative, and bystanders beyond max_people, included)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Track:
+    engine: PoseEngine
+    person_id: int | None = None
+    pose: FloatArray | None = None  # (J, 3) last estimate, unknown joints held from before
+    velocity: FloatArray = field(default_factory=lambda: np.zeros((len(JOINTS), 3)))
+    t_s: float = 0.0
+    hits: int = 0
+    misses: int = 0
+
+    def predict(self, t_s: float) -> FloatArray:
+        assert self.pose is not None
+        return self.pose + self.velocity * (t_s - self.t_s)
+
+    def update(self, pose: FloatArray, t_s: float) -> None:
+        seen = np.asarray(np.isfinite(pose).all(-1))
+        if self.pose is None:
+            self.pose = pose.copy()
+        else:
+            dt = t_s - self.t_s
+            if dt > 0:
+                v = (pose - self.pose) / dt
+                speed = np.linalg.norm(v, axis=-1, keepdims=True)
+                v = v * np.minimum(1.0, MAX_SPEED / np.maximum(speed, 1e-9))
+                mix = (1 - VELOCITY_GAIN) * self.velocity + VELOCITY_GAIN * v
+                self.velocity = np.where(seen[:, None] & np.isfinite(mix), mix, self.velocity)
+            self.pose = np.where(seen[:, None], pose, self.pose + self.velocity * dt)
+        self.t_s = t_s
+
+
+class PeopleTracker:
+    """Follows up to ``max_people`` people seen by ``rig``; ``engine`` is the template each
+    track's engine is spawned from (:meth:`PoseEngine.spawn`).
+
+    Up to :data:`BYSTANDERS` more people are tracked but not reported: with ``max_people`` 1
+    and a second person walking in front of the first, the second is a track of its own, so
+    the view that sees only them gives them to their own track instead of to the first
+    person. Reported are the ``max_people`` confirmed tracks with the oldest ids (the people
+    already followed).
+    """
+
+    def __init__(
+        self,
+        rig: Rig,
+        engine: PoseEngine,
+        config: TrackingConfig | None = None,
+        *,
+        max_people: int = 1,
+        fix_swaps: bool = True,
+    ) -> None:
+        self.rig = rig
+        self.template = engine
+        self.config = config or TrackingConfig()
+        self.max_people = max_people
+        self.capacity = max_people + BYSTANDERS
+        self.fix_swaps = fix_swaps
+        self.swaps_fixed = 0
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._index = {name: v for v, name in enumerate(rig.names)}
+
+    @property
+    def tracks(self) -> int:
+        """People tracked now (confirmed or not)."""
+        return len(self._tracks)
+
+    def step(self, t_ref_s: float, views: Mapping[str, ViewPeople | None]) -> TrackerTick:
+        """One tick: ``views`` by camera name (absent or None: no frame from that camera)."""
+        unknown = set(views) - set(self._index)
+        if unknown:
+            raise ValueError(f"camera(s) {sorted(unknown)} not in the rig {self.rig.names}")
+        t0 = time.perf_counter()
+        V = len(self.rig.cameras)
+        found: list[Sequence[Skeleton2D]] = [[] for _ in range(V)]
+        t_cap = np.full(V, np.nan)
+        for name, vp in views.items():
+            if vp is not None:
+                found[self._index[name]] = vp.skeletons
+                t_cap[self._index[name]] = vp.t_capture_s
+        predicted = self._predict(found, t_cap)
+        taken = self._match(found, predicted)
+        assigned: list[dict[int, int]] = [{} for _ in self._tracks]  # track -> {view: skeleton}
+        for v, matches in enumerate(taken):
+            for s, t in matches.items():
+                assigned[t][v] = s
+        for k, views_of in enumerate(assigned):
+            track = self._tracks[k]
+            expected = track.predict(t_ref_s)
+            for v in self._disagreeing(found, views_of, predicted[k], expected):
+                del taken[v][views_of.pop(v)]  # free for someone else
+        assigned += self._births(found, taken, t_cap)
+        assoc_ms = (time.perf_counter() - t0) * 1000.0
+
+        t1 = time.perf_counter()
+        bundles, fused = [], []
+        for views_of in assigned:
+            points, conf = self._gather(found, views_of)
+            by_camera: dict[str, ViewKeypoints | None] = {
+                self.rig.names[v]: ViewKeypoints(points[v], conf[v], float(t_cap[v]))
+                for v in views_of
+            }
+            bundles.append((t_ref_s, by_camera))
+            fused.append((points, conf))
+        results = step_many([t.engine for t in self._tracks], bundles)
+        people = self._advance(t_ref_s, results, assigned, fused)
+        used = sum(len(a) for a in assigned)
+        timings = {"associate": assoc_ms, "track": (time.perf_counter() - t1) * 1000.0}
+        unassigned = sum(len(f) for f in found) - used
+        return TrackerTick(people, unassigned, len(self._tracks), timings)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _predict(self, found: list[Sequence[Skeleton2D]], t_cap: FloatArray) -> FloatArray:
+        """(T, V, J, 2) every track at every view's capture time, projected (NaN: not there)."""
+        V, J = len(found), len(JOINTS)
+        predicted = np.full((len(self._tracks), V, J, 2), np.nan)
+        if self._tracks:
+            for v, cam in enumerate(self.rig.cameras):
+                if np.isfinite(t_cap[v]) and found[v]:
+                    at = np.stack([t.predict(float(t_cap[v])) for t in self._tracks])
+                    uv = cam.project(at)
+                    predicted[:, v] = np.where(cam.in_image(uv)[..., None], uv, np.nan)
+        return predicted
+
+    def _match(
+        self, found: list[Sequence[Skeleton2D]], predicted: FloatArray
+    ) -> list[dict[int, int]]:
+        """Per view ``{skeleton: track}`` for the tracks as they stand."""
+        gate = np.array(
+            [self.config.match_gate * min(1.0 + 0.25 * t.misses, 3.0) for t in self._tracks]
+        )
+        return match_to_tracks(predicted, found, gate)
+
+    def _disagreeing(
+        self,
+        found: list[Sequence[Skeleton2D]],
+        views_of: Mapping[int, int],
+        predicted: FloatArray,
+        expected: FloatArray,
+    ) -> list[int]:
+        """The views of a track whose skeleton the others contradict (a view that took someone
+        else because its own sight of the person was blocked): left out one at a time, the
+        worst first, while its rays pass farther than ``group_gate_m`` from the point the
+        other views give; of two views whose rays miss each other, the one farther from the
+        track's ``predicted`` projection (V, J, 2), or that meet farther than
+        :data:`SAME_PERSON_M` from where it is ``expected`` (J, 3)."""
+        chosen = dict(views_of)
+        out: list[int] = []
+        while len(chosen) >= 3:
+            gaps = Rays.of(self.rig, {v: found[v][s] for v, s in chosen.items()}).leave_one_out()
+            per_view = _median_rows(gaps, fill=-1.0)
+            worst = int(np.argmax(per_view))
+            if per_view[worst] <= self.config.group_gate_m:
+                return out
+            out.append(worst)
+            del chosen[worst]
+        if len(chosen) == 2:
+            (v1, s1), (v2, s2) = chosen.items()
+            pair = {v1: found[v1][s1], v2: found[v2][s2]}
+            gap = pair_distances(self.rig, v1, [pair[v1]], v2, [pair[v2]])[0, 0]
+            point = Rays.of(self.rig, pair).point()
+            off = nanmedian_last(np.linalg.norm(point - expected, axis=-1)[None])[0]
+            if gap > self.config.group_gate_m or off > SAME_PERSON_M:
+                # Two views that cannot both be this person (rays that miss each other, or
+                # meet away from where the person is: two opposite cameras each seeing a
+                # different one of two people in line): keep the one its path predicts.
+                cost = [skeleton_cost(predicted[v], found[v][s]) for v, s in chosen.items()]
+                out.append(v1 if cost[0] > cost[1] else v2)
+        return out
+
+    def _births(
+        self, found: list[Sequence[Skeleton2D]], taken: list[dict[int, int]], t_cap: FloatArray
+    ) -> list[dict[int, int]]:
+        """New tentative tracks from the skeletons no track took; their ``{view: skeleton}``."""
+        if len(self._tracks) >= self.capacity:
+            return []
+        free = [
+            [(s, sk) for s, sk in enumerate(found[v]) if s not in taken[v] and sk.usable.any()]
+            for v in range(len(found))
+        ]
+        groups = group_across_views(self.rig, free, self.config.group_gate_m)
+        min_views = self.template.min_views
+        out: list[dict[int, int]] = []
+        for group in groups:
+            if len(group) < min_views or len(self._tracks) >= self.capacity:
+                continue
+            first = Rays.of(self.rig, {v: found[v][s] for v, s in group.items()}).point()
+            if not np.isfinite(first).all(-1).any() or self._is_tracked(first, t_cap):
+                continue
+            self._tracks.append(_Track(self.template.spawn()))
+            out.append(group)
+        return out
+
+    def _is_tracked(self, pose: FloatArray, t_cap: FloatArray) -> bool:
+        t = float(np.nanmax(t_cap)) if np.isfinite(t_cap).any() else 0.0
+        for track in self._tracks:
+            if track.pose is None:
+                continue
+            gap = np.linalg.norm(track.predict(t) - pose, axis=-1)
+            if np.isfinite(gap).any() and float(np.nanmedian(gap)) < SAME_PERSON_M:
+                return True
+        return False
+
+    def _gather(
+        self,
+        found: list[Sequence[Skeleton2D]],
+        views_of: Mapping[int, int],
+    ) -> tuple[FloatArray, FloatArray]:
+        V, J = len(found), len(JOINTS)
+        points = np.full((V, J, 2), np.nan)
+        conf = np.zeros((V, J))
+        for v, s in views_of.items():
+            points[v], conf[v] = found[v][s].points, found[v][s].confidence
+        if self.fix_swaps:
+            points, conf, swapped = fix_left_right(self.rig, points, conf)
+            self.swaps_fixed += len(swapped)
+        return points, conf
+
+    def _advance(
+        self,
+        t_ref_s: float,
+        results: list[EngineResult],
+        assigned: list[dict[int, int]],
+        fused: list[tuple[FloatArray, FloatArray]],
+    ) -> list[PersonPose]:
+        """Tracks updated with their results; the dead removed; the followed reported (the
+        ``max_people`` confirmed tracks with the oldest ids, where they have a pose)."""
+        keep: list[_Track] = []
+        posed: list[PersonPose] = []
+        for track, result, views_of, (points, conf) in zip(
+            self._tracks, results, assigned, fused, strict=True
+        ):
+            seen = np.isfinite(result.pose).all(-1).any()
+            if seen:
+                track.update(result.pose, t_ref_s)
+                track.hits += 1
+                track.misses = 0
+            else:
+                track.misses += 1
+            if track.person_id is None:
+                if not seen:
+                    continue  # a tentative track missed: not a person after all
+                if track.hits >= self.config.confirm_ticks:
+                    track.person_id = self._next_id
+                    self._next_id += 1
+            elif track.misses > self.config.max_gap_ticks:
+                continue
+            keep.append(track)
+            if seen and track.person_id is not None:
+                names = {self.rig.names[v]: s for v, s in views_of.items()}
+                posed.append(PersonPose(track.person_id, result, names, points, conf))
+        self._tracks = keep
+        ids = sorted(t.person_id for t in keep if t.person_id is not None)
+        followed = set(ids[: self.max_people])
+        return sorted((p for p in posed if p.person_id in followed), key=lambda p: p.person_id)
+
+
+def _median_rows(x: FloatArray, fill: float) -> FloatArray:
+    """Median of each row ignoring NaN; ``fill`` for rows with none."""
+    med = nanmedian_last(x)
+    return np.where(np.isfinite(med), med, fill)
