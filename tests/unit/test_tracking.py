@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -25,7 +26,9 @@ CLIP = load_motion("bundled").clips[0]
 QUIET = DetectorNoise(outlier_rate=0.0, swap_rate=0.0, miss_rate=0.0)
 
 
-def walkers(starts: list[tuple[float, float]], ends: list[tuple[float, float]], ticks: int):
+def walkers(
+    starts: list[tuple[float, float]], ends: list[tuple[float, float]], ticks: int
+) -> Callable[[FloatArray], FloatArray]:
     """People walking straight from ``starts`` to ``ends`` over ``ticks`` ticks at 30 fps, each
     with the clip's body motion (hand-built paths)."""
     from syncpose.scenes import _pose_source, _turn
@@ -46,7 +49,10 @@ def walkers(starts: list[tuple[float, float]], ends: list[tuple[float, float]], 
     return paths
 
 
-def views_at(scene: Scene, k: int, extra: dict[int, list[Skeleton2D]] | None = None):
+Extra = dict[int, list[Skeleton2D]]
+
+
+def views_at(scene: Scene, k: int, extra: Extra | None = None) -> dict[str, ViewPeople | None]:
     out: dict[str, ViewPeople | None] = {}
     for v, name in enumerate(scene.rig.names):
         t = scene.t_capture[v, k]
@@ -59,7 +65,12 @@ def views_at(scene: Scene, k: int, extra: dict[int, list[Skeleton2D]] | None = N
     return out
 
 
-def run(scene: Scene, max_people: int = 4, config: TrackingConfig | None = None, extra=None):
+def run(
+    scene: Scene,
+    max_people: int = 4,
+    config: TrackingConfig | None = None,
+    extra: Callable[[int], Extra] | None = None,
+) -> list[TrackerTick]:
     tracker = PeopleTracker(RIG, PoseEngine(RIG), config, max_people=max_people)
     ticks = []
     for k in range(len(scene.t_ref)):
