@@ -16,7 +16,7 @@ which true person each one is, for evaluation only.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +98,32 @@ def crossing_paths(
             body = pos(np.where(u <= d, u, 2.0 * d - u))
             out[:, p] = _turn(body, heading[k, p], at[:, p])
         return out
+
+    return paths
+
+
+def straight_paths(
+    clip: Clip,
+    starts: Sequence[tuple[float, float]],
+    ends: Sequence[tuple[float, float]],
+    duration_s: float,
+) -> Paths:
+    """People walking straight from ``starts`` to ``ends`` (m) in ``duration_s`` seconds and
+    then standing, each with ``clip``'s body motion at its own phase (hand-built scenes)."""
+    body = _pose_source(clip)
+    a, b = np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64)
+    heading = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
+
+    def paths(t: FloatArray) -> FloatArray:
+        t = np.asarray(t, dtype=np.float64)
+        u = np.clip(t / duration_s, 0.0, 1.0)[:, None]
+        return np.stack(
+            [
+                _turn(body(t + 1.3 * p), float(heading[p]), a[p] + u * (b[p] - a[p]))
+                for p in range(len(a))
+            ],
+            axis=1,
+        )
 
     return paths
 

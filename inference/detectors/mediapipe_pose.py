@@ -17,7 +17,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from syncpose.arrays import ImageArray
+from syncpose.arrays import FloatArray, ImageArray
 from syncpose.config import MediaPipeDetectorConfig
 from syncpose.inference.detectors.base import Keypoints, ViewImage, ViewPool
 from syncpose.skeleton import BLAZEPOSE33
@@ -34,7 +34,11 @@ class MediaPipePose:
     name = "mediapipe-blazepose-full"
 
     def __init__(
-        self, model_path: Path | None = None, min_confidence: float = 0.5, max_side: int = 0
+        self,
+        model_path: Path | None = None,
+        min_confidence: float = 0.5,
+        max_side: int = 0,
+        num_poses: int = 1,
     ) -> None:
         self.max_side = max_side
         from mediapipe.tasks import python as mp_tasks
@@ -45,7 +49,7 @@ class MediaPipePose:
                 model_asset_path=str(model_path or default_model_path())
             ),
             running_mode=vision.RunningMode.VIDEO,
-            num_poses=1,
+            num_poses=num_poses,
             min_pose_detection_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
         )
@@ -53,7 +57,13 @@ class MediaPipePose:
         self._last_ms = -1
 
     def detect(self, image_bgr: ImageArray, t_ms: int) -> Keypoints:
-        """Keypoints of the person in ``image_bgr`` captured at ``t_ms`` (strictly increasing)."""
+        """Keypoints of the largest person in ``image_bgr`` captured at ``t_ms`` (strictly
+        increasing)."""
+        people = self.detect_people(image_bgr, t_ms)
+        return people[0] if people else Keypoints.empty()
+
+    def detect_people(self, image_bgr: ImageArray, t_ms: int) -> list[Keypoints]:
+        """Everyone found (up to ``num_poses``), the largest in the image first."""
         import mediapipe as mp
 
         t = max(int(t_ms), self._last_ms + 1)  # the Tasks API needs strictly increasing times
@@ -69,17 +79,18 @@ class MediaPipePose:
         result = self._landmarker.detect_for_video(
             mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), t
         )
-        if not result.pose_landmarks:
-            return Keypoints.empty()
-        raw = np.array(
-            [
-                (lm.x * w, lm.y * h, min(lm.visibility or 0.0, lm.presence or 1.0))
-                for lm in result.pose_landmarks[0]
-            ],
-            dtype=np.float64,
-        )
-        points, conf = BLAZEPOSE33.apply(raw[:, :2], raw[:, 2])
-        return Keypoints(points, conf, raw)
+        people = []
+        for landmarks in result.pose_landmarks or []:
+            raw = np.array(
+                [
+                    (lm.x * w, lm.y * h, min(lm.visibility or 0.0, lm.presence or 1.0))
+                    for lm in landmarks
+                ],
+                dtype=np.float64,
+            )
+            points, conf = BLAZEPOSE33.apply(raw[:, :2], raw[:, 2])
+            people.append(Keypoints(points, conf, raw))
+        return sorted(people, key=lambda kp: -_box_diagonal(kp.raw))
 
     def close(self) -> None:
         if self._landmarker is not None:
@@ -125,3 +136,10 @@ class MediaPipeDetector:
         self._pool.close()
         for pose in self._poses.values():
             pose.close()
+
+
+def _box_diagonal(raw: FloatArray | None) -> float:
+    """Size of a detection in the image: the diagonal of its landmarks' box (pixels)."""
+    if raw is None or not len(raw):
+        return 0.0
+    return float(np.linalg.norm(raw[:, :2].max(0) - raw[:, :2].min(0)))

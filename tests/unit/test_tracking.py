@@ -17,7 +17,7 @@ from syncpose.inference.association import Skeleton2D, group_across_views, match
 from syncpose.inference.engine import PoseEngine, ViewKeypoints
 from syncpose.inference.tracking import PeopleTracker, TrackerTick, ViewPeople
 from syncpose.motion import load_motion
-from syncpose.scenes import Scene, crossing_paths, simulate_scene
+from syncpose.scenes import Scene, crossing_paths, simulate_scene, straight_paths
 from syncpose.simulate import DetectorNoise, SyncModel, default_rig
 from syncpose.skeleton import JOINTS
 
@@ -29,24 +29,8 @@ QUIET = DetectorNoise(outlier_rate=0.0, swap_rate=0.0, miss_rate=0.0)
 def walkers(
     starts: list[tuple[float, float]], ends: list[tuple[float, float]], ticks: int
 ) -> Callable[[FloatArray], FloatArray]:
-    """People walking straight from ``starts`` to ``ends`` over ``ticks`` ticks at 30 fps, each
-    with the clip's body motion (hand-built paths)."""
-    from syncpose.scenes import _pose_source, _turn
-
-    body = _pose_source(CLIP)
-    a, b = np.array(starts, float), np.array(ends, float)
-    duration = ticks / 30.0
-
-    def paths(t: FloatArray) -> FloatArray:
-        u = np.clip(np.asarray(t) / duration, 0.0, 1.0)
-        out = []
-        for p in range(len(a)):
-            centre = a[p] + u[:, None] * (b[p] - a[p])
-            heading = float(np.arctan2(*(b[p] - a[p])[::-1]))
-            out.append(_turn(body(np.asarray(t) + 1.3 * p), heading, centre))
-        return np.stack(out, axis=1)
-
-    return paths
+    """People walking straight from ``starts`` to ``ends`` over ``ticks`` ticks at 30 fps."""
+    return straight_paths(CLIP, starts, ends, ticks / 30.0)
 
 
 Extra = dict[int, list[Skeleton2D]]

@@ -3,8 +3,10 @@
 On simulated data (no data set needed): ``accuracy`` (every fusion method on identical weakly
 synchronised input), ``denoiser`` (latency and throughput), ``ablation`` (what each part of the
 denoiser is worth), ``capture`` (capture workers and aligner over real sockets), ``e2e`` (the
-synthetic rig to a WebSocket client). On the shared real recordings: ``calibration`` (the
-ChArUco recording), ``realvideo`` and ``pipeline`` (the real multi-camera video).
+synthetic rig to a WebSocket client), ``multi`` (several people: association and tracking;
+with ``--videos``, on a real recording of several people). On the shared real recordings:
+``calibration`` (the ChArUco recording), ``realvideo`` and ``pipeline`` (the real
+multi-camera video).
 """
 
 from __future__ import annotations
@@ -134,6 +136,25 @@ def cmd_bench_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_multi(args: argparse.Namespace) -> int:
+    from syncpose.app.bench_multi import format_multi, run_multi_bench, run_multi_video
+
+    if args.videos is not None:
+        if not args.videos.is_dir() or args.calibration is None or not args.calibration.is_file():
+            out(f"bench multi: need the videos folder and --calibration ({args.videos})")
+            return 1
+        report: Any = run_multi_video(args.videos, args.calibration, max_people=args.max_people)
+        out(json.dumps(report, indent=2))
+    else:
+        report = run_multi_bench(
+            ints(args.people), cameras=args.cameras, seconds=args.seconds, fps=args.fps
+        )
+        out("simulated scenes (bundled CMU clip, default detector noise, aligned weak sync)")
+        out(format_multi(report))
+    write_json(args.json, report)
+    return 0
+
+
 def cmd_bench_realvideo(args: argparse.Namespace) -> int:
     from syncpose.app.bench_video import format_realvideo, run_realvideo_bench
 
@@ -234,6 +255,7 @@ def register(sub: Any) -> None:
         _add_pipeline,
         _add_e2e,
         _add_faults,
+        _add_multi,
     ):
         add(bench).set_defaults(run=run)
 
@@ -413,4 +435,22 @@ def _add_faults(bench: Any) -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(handler=cmd_bench_faults)
+    return p
+
+
+def _add_multi(bench: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = bench.add_parser(
+        "multi", help="several people: PCP, identity switches, association time (simulated)"
+    )
+    p.add_argument("--people", default="2,3,4,5,6", help="people counts, e.g. '3' or '2,4'")
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument(
+        "--videos", type=Path, default=None, help="a real recording of several people instead"
+    )
+    p.add_argument("--calibration", type=Path, default=None, help="its calibration")
+    p.add_argument("--max-people", type=int, default=2, help="people to follow in --videos")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_multi)
     return p
