@@ -44,14 +44,20 @@ from syncpose.inference.engine import EngineResult, PoseEngine, ViewKeypoints, s
 from syncpose.inference.swaps import fix_left_right
 from syncpose.skeleton import JOINTS
 
-#: Fastest a joint is believed to move (m/s): caps the velocity a noisy pose implies.
-MAX_SPEED = 6.0
+#: Fastest a body is believed to move (m/s, a sprint is ~8, a run ~4): caps the velocity a
+#: noisy pose implies.
+MAX_SPEED = 5.0
 #: Weight of the newest velocity in its running average.
 VELOCITY_GAIN = 0.5
 #: People tracked beyond ``max_people`` (see :class:`PeopleTracker`).
 BYSTANDERS = 4
-#: A new group this close to a tracked person (median joint distance, m) is that person.
+#: A new group this close to a tracked person (median joint distance, m) is that person ...
 SAME_PERSON_M = 0.3
+#: ... and this much closer still per tick the person has gone unseen, up to REACQUIRE_M.
+REACQUIRE_M_PER_TICK = 0.05
+REACQUIRE_M = 1.0
+#: Longest a prediction moves an unseen person on at its last velocity (s).
+COAST_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -91,28 +97,32 @@ class _Track:
     engine: PoseEngine
     person_id: int | None = None
     pose: FloatArray | None = None  # (J, 3) last estimate, unknown joints held from before
-    velocity: FloatArray = field(default_factory=lambda: np.zeros((len(JOINTS), 3)))
+    velocity: FloatArray = field(default_factory=lambda: np.zeros(3))  # the body's, m/s
     t_s: float = 0.0
     hits: int = 0
     misses: int = 0
 
     def predict(self, t_s: float) -> FloatArray:
+        """Where the person is at ``t_s``: moving on at its velocity, for at most
+        :data:`COAST_S` (an unseen person is not assumed to walk on forever)."""
         assert self.pose is not None
-        return self.pose + self.velocity * (t_s - self.t_s)
+        return self.pose + self.velocity * min(t_s - self.t_s, COAST_S)
 
     def update(self, pose: FloatArray, t_s: float) -> None:
+        """Take the new ``pose`` (J, 3) at ``t_s``. The velocity is the body's (the median of
+        its joints' displacements, so a limb's swing or one wrong joint does not throw the
+        prediction), capped at :data:`MAX_SPEED`, smoothed over ticks."""
         seen = np.asarray(np.isfinite(pose).all(-1))
         if self.pose is None:
             self.pose = pose.copy()
         else:
             dt = t_s - self.t_s
-            if dt > 0:
-                v = (pose - self.pose) / dt
-                speed = np.linalg.norm(v, axis=-1, keepdims=True)
-                v = v * np.minimum(1.0, MAX_SPEED / np.maximum(speed, 1e-9))
-                mix = (1 - VELOCITY_GAIN) * self.velocity + VELOCITY_GAIN * v
-                self.velocity = np.where(seen[:, None] & np.isfinite(mix), mix, self.velocity)
-            self.pose = np.where(seen[:, None], pose, self.pose + self.velocity * dt)
+            both = seen & np.isfinite(self.pose).all(-1)
+            if dt > 0 and both.any():
+                v = np.median(pose[both] - self.pose[both], axis=0) / dt
+                v *= min(1.0, MAX_SPEED / max(float(np.linalg.norm(v)), 1e-9))
+                self.velocity = (1 - VELOCITY_GAIN) * self.velocity + VELOCITY_GAIN * v
+            self.pose = np.where(seen[:, None], pose, self.pose + self.velocity * max(dt, 0.0))
         self.t_s = t_s
 
 
@@ -176,7 +186,7 @@ class PeopleTracker:
             expected = track.predict(t_ref_s)
             for v in self._disagreeing(found, views_of, predicted[k], expected):
                 del taken[v][views_of.pop(v)]  # free for someone else
-        assigned += self._births(found, taken, t_cap)
+        self._births(found, taken, t_cap, assigned)
         assoc_ms = (time.perf_counter() - t0) * 1000.0
 
         t1 = time.perf_counter()
@@ -257,37 +267,55 @@ class PeopleTracker:
         return out
 
     def _births(
-        self, found: list[Sequence[Skeleton2D]], taken: list[dict[int, int]], t_cap: FloatArray
-    ) -> list[dict[int, int]]:
-        """New tentative tracks from the skeletons no track took; their ``{view: skeleton}``."""
-        if len(self._tracks) >= self.capacity:
-            return []
+        self,
+        found: list[Sequence[Skeleton2D]],
+        taken: list[dict[int, int]],
+        t_cap: FloatArray,
+        assigned: list[dict[int, int]],
+    ) -> None:
+        """The skeletons no track took, grouped across views: a group where a track that has
+        no views this tick is predicted goes to it (the person is back, with their id);
+        another starts a tentative track. ``assigned`` (per track ``{view: skeleton}``) is
+        extended in place, a new track's entry appended."""
+        if not any(len(f) > len(t) for f, t in zip(found, taken, strict=True)):
+            return
         free = [
             [(s, sk) for s, sk in enumerate(found[v]) if s not in taken[v] and sk.usable.any()]
             for v in range(len(found))
         ]
         groups = group_across_views(self.rig, free, self.config.group_gate_m)
         min_views = self.template.min_views
-        out: list[dict[int, int]] = []
+        t = float(np.nanmax(t_cap)) if np.isfinite(t_cap).any() else 0.0
         for group in groups:
-            if len(group) < min_views or len(self._tracks) >= self.capacity:
+            if len(group) < min_views:
                 continue
             first = Rays.of(self.rig, {v: found[v][s] for v, s in group.items()}).point()
-            if not np.isfinite(first).all(-1).any() or self._is_tracked(first, t_cap):
+            if not np.isfinite(first).all(-1).any():
                 continue
+            near, gap = self._nearest(first, t)
+            if near is not None and len(assigned[near]) < min_views:
+                radius = min(
+                    SAME_PERSON_M + REACQUIRE_M_PER_TICK * self._tracks[near].misses, REACQUIRE_M
+                )
+                if gap <= radius:
+                    assigned[near] = dict(group)  # re-acquired
+                    continue
+            if gap < SAME_PERSON_M or len(self._tracks) >= self.capacity:
+                continue  # someone tracked (a match missed), or no room
             self._tracks.append(_Track(self.template.spawn()))
-            out.append(group)
-        return out
+            assigned.append(dict(group))
 
-    def _is_tracked(self, pose: FloatArray, t_cap: FloatArray) -> bool:
-        t = float(np.nanmax(t_cap)) if np.isfinite(t_cap).any() else 0.0
-        for track in self._tracks:
+    def _nearest(self, pose: FloatArray, t_s: float) -> tuple[int | None, float]:
+        """The track predicted nearest ``pose`` (J, 3) at ``t_s`` and how far (median joint
+        distance, m)."""
+        best, best_gap = None, float("inf")
+        for k, track in enumerate(self._tracks):
             if track.pose is None:
                 continue
-            gap = np.linalg.norm(track.predict(t) - pose, axis=-1)
-            if np.isfinite(gap).any() and float(np.nanmedian(gap)) < SAME_PERSON_M:
-                return True
-        return False
+            gap = nanmedian_last(np.linalg.norm(track.predict(t_s) - pose, axis=-1)[None])[0]
+            if np.isfinite(gap) and gap < best_gap:
+                best, best_gap = k, float(gap)
+        return best, best_gap
 
     def _gather(
         self,

@@ -346,7 +346,7 @@ class TrackingConfig(_Model):
         "is given up.",
     )
     match_gate: float = Field(
-        default=0.25,
+        default=0.1,
         gt=0,
         description="Largest median joint distance, as a share of the person's height in the "
         "image, at which a detection is taken for a tracked person (grows while unseen).",

@@ -6,10 +6,11 @@ the scene gives them (:func:`crossing_paths`: straight lines through the middle 
 area, walked to and fro at different speeds and in different directions, so paths cross and
 people pass in front of each other). Each view sees every person at its own capture time
 (weak synchronisation as :class:`~syncpose.simulate.SyncModel` says) through the same detector
-error model (:class:`~syncpose.simulate.DetectorNoise`). People hide each other: in each view,
-a person whose box is mostly covered by a nearer person's box is not detected at all, and the
-joints of a partly covered person that fall inside the nearer box are missed. The detections
-of a view come in no particular order (a detector knows nobody's identity); ``order`` keeps
+error model (:class:`~syncpose.simulate.DetectorNoise`). People hide each other: in each
+view, the joints of a person that fall on a nearer person's body (within half a limb's width
+of one of their bones) are missed, and a person with too few joints left is not detected at
+all. The detections of a view come in no particular order (a detector knows nobody's
+identity); ``order`` keeps
 which true person each one is, for evaluation only.
 """
 
@@ -25,13 +26,16 @@ from syncpose.arrays import BoolArray, FloatArray
 from syncpose.camera import Rig
 from syncpose.motion import Clip
 from syncpose.simulate import DetectorNoise, SyncModel, clip_joints, detector_errors
-from syncpose.skeleton import JOINTS, LEFT_RIGHT
+from syncpose.skeleton import JOINTS, LEFT_RIGHT, PARENTS
 
 #: Closest two simulated people's pelvises come (m): they pass, they do not walk through each
 #: other.
 MIN_GAP_M = 0.5
-#: A person whose box is covered by a nearer person's box by more than this share is hidden.
-HIDDEN_SHARE = 0.6
+#: A joint is hidden behind a nearer person when it falls within this far of one of their
+#: bones (half a limb's width, m, scaled to the image by the nearer person's depth) ...
+BODY_HALF_WIDTH_M = 0.08
+#: ... and a person with fewer than this share of their joints left is not detected at all.
+HIDDEN_BELOW = 0.4
 
 Paths = Callable[[FloatArray], FloatArray]  # times (N,) s -> positions (N, P, J, 3) m
 
@@ -271,40 +275,34 @@ def simulate_scene(
 def _occlude(rig: Rig, seen: FloatArray, points: FloatArray, detected: BoolArray) -> None:
     """People hidden by nearer people, in place (see the module docstring)."""
     _, K, P = detected.shape
+    bones = np.array([(j, PARENTS[j]) for j in range(len(JOINTS)) if PARENTS[j] >= 0])
     for v, cam in enumerate(rig.cameras):
         depth = cam.to_camera(seen[v][..., 0, :])[..., 2]  # (K, P) pelvis depth
+        width = BODY_HALF_WIDTH_M * float(cam.K[0, 0]) / np.maximum(depth, 0.5)  # (K, P) px
         for k in range(K):
-            boxes = [_box(points[v, k, p]) for p in range(P)]
             for p in np.argsort(depth[k])[::-1]:  # farthest first
-                if not detected[v, k, p] or boxes[p] is None:
+                if not detected[v, k, p]:
                     continue
+                hidden = np.zeros(len(JOINTS), dtype=bool)
                 for q in range(P):
-                    bq = boxes[q]
-                    if q == p or depth[k, q] >= depth[k, p] or bq is None:
+                    if q == p or depth[k, q] >= depth[k, p] or not detected[v, k, q]:
                         continue
-                    if not detected[v, k, q]:
-                        continue
-                    if _covered(boxes[p], bq) > HIDDEN_SHARE:
-                        detected[v, k, p] = False
-                        break
-                    x, y = points[v, k, p, :, 0], points[v, k, p, :, 1]
-                    behind = (x >= bq[0]) & (x <= bq[2]) & (y >= bq[1]) & (y <= bq[3])
-                    points[v, k, p, behind] = np.nan
+                    near = points[v, k, q]
+                    gap = _to_segments(points[v, k, p], near[bones[:, 0]], near[bones[:, 1]])
+                    hidden |= np.nan_to_num(gap, nan=np.inf).min(-1) < width[k, q]
+                points[v, k, p, hidden] = np.nan
+                visible = np.isfinite(points[v, k, p]).all(-1)
+                if visible.sum() < HIDDEN_BELOW * len(JOINTS):
+                    detected[v, k, p] = False
 
 
-def _box(points: FloatArray) -> tuple[float, float, float, float] | None:
-    ok = np.isfinite(points).all(-1)
-    if ok.sum() < 2:
-        return None
-    p = points[ok]
-    return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
-
-
-def _covered(a: tuple[float, ...] | None, b: tuple[float, ...]) -> float:
-    """The share of box ``a``'s area that box ``b`` covers."""
-    if a is None:
-        return 0.0
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = max((a[2] - a[0]) * (a[3] - a[1]), 1e-9)
-    return w * h / area
+def _to_segments(x: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """(J, B) pixel distance of points ``x`` (J, 2) to segments ``a``-``b`` (B, 2)."""
+    ab = b - a
+    t = np.clip(
+        np.einsum("jbk,bk->jb", x[:, None] - a[None], ab) / np.maximum((ab * ab).sum(-1), 1e-9),
+        0.0,
+        1.0,
+    )
+    closest = a[None] + t[..., None] * ab[None]
+    return np.asarray(np.linalg.norm(x[:, None] - closest, axis=-1), dtype=np.float64)
