@@ -8,8 +8,9 @@ gives the pose of every tracked person:
    skeletons (:func:`~syncpose.inference.association.match_to_tracks`);
 2. the skeletons no track took are grouped across views by geometry
    (:func:`~syncpose.inference.association.group_across_views`); a group seen by at least
-   ``min_views`` views starts a new track, unless it is a person already tracked (a track
-   whose match was missed) or the rig already tracks ``max_people``;
+   ``min_views`` views gives a person lost a moment ago back to their track, or starts a new
+   track, unless it is a person already tracked (a match missed) or the tracker is full
+   (``max_people`` plus :data:`BYSTANDERS`);
 3. each track's views go through its own :class:`~syncpose.inference.engine.PoseEngine`
    (its own history and filter state), the denoiser run once for all of them
    (:func:`~syncpose.inference.engine.step_many`).
@@ -257,7 +258,7 @@ class PeopleTracker:
             pair = {v1: found[v1][s1], v2: found[v2][s2]}
             gap = pair_distances(self.rig, v1, [pair[v1]], v2, [pair[v2]])[0, 0]
             point = Rays.of(self.rig, pair).point()
-            off = nanmedian_last(np.linalg.norm(point - expected, axis=-1)[None])[0]
+            off = _median_gap(point, expected)
             if gap > self.config.group_gate_m or off > SAME_PERSON_M:
                 # Two views that cannot both be this person (rays that miss each other, or
                 # meet away from where the person is: two opposite cameras each seeing a
@@ -312,7 +313,7 @@ class PeopleTracker:
         for k, track in enumerate(self._tracks):
             if track.pose is None:
                 continue
-            gap = nanmedian_last(np.linalg.norm(track.predict(t_s) - pose, axis=-1)[None])[0]
+            gap = _median_gap(track.predict(t_s), pose)
             if np.isfinite(gap) and gap < best_gap:
                 best, best_gap = k, float(gap)
         return best, best_gap
@@ -369,6 +370,11 @@ class PeopleTracker:
         ids = sorted(t.person_id for t in keep if t.person_id is not None)
         followed = set(ids[: self.max_people])
         return sorted((p for p in posed if p.person_id in followed), key=lambda p: p.person_id)
+
+
+def _median_gap(a: FloatArray, b: FloatArray) -> float:
+    """Median distance (m) of the joints two poses (J, 3) both have (NaN: none)."""
+    return float(nanmedian_last(np.linalg.norm(a - b, axis=-1)[None])[0])
 
 
 def _median_rows(x: FloatArray, fill: float) -> FloatArray:

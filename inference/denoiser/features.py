@@ -80,6 +80,8 @@ class DenoiserInputs:
     @classmethod
     def concat(cls, parts: Sequence[DenoiserInputs]) -> DenoiserInputs:
         """One batch of ``parts`` in order (all from rigs with the same number of views)."""
+        if len(parts) == 1:
+            return parts[0]  # one person (every single-person tick): nothing to copy
         return cls(
             **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
         )

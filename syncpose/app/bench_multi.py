@@ -200,6 +200,7 @@ def run_multi_video(
     caps = [cv2.VideoCapture(str(f)) for f in files]
     poses = [MediaPipePose(num_poses=max_people + 1) for _ in files]
     tracker = PeopleTracker(rig, PoseEngine(rig), max_people=max_people)
+    floor = InferenceConfig().min_confidence  # keypoints below it are ignored, as in the rig
     tracks: dict[int, dict[int, tuple[FloatArray, FloatArray]]] = {}
     k = 0
     try:
@@ -212,7 +213,7 @@ def run_multi_video(
                 found = pose.detect_people(np.asarray(image, np.uint8), round(1000 * k / fps))
                 views[rig.names[v]] = ViewPeople(
                     k / fps,
-                    [Skeleton2D(kp.points, np.where(kp.confidence >= 0.3, kp.confidence, 0.0))
+                    [Skeleton2D(kp.points, np.where(kp.confidence >= floor, kp.confidence, 0.0))
                      for kp in found],
                 )  # fmt: skip
             if len(views) < len(caps):
