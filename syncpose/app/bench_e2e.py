@@ -31,13 +31,16 @@ def e2e_rig(
     size: tuple[int, int] = (1280, 720),
 ) -> RigConfig:
     """``cameras`` synthetic cameras of ``size`` at ``fps``, offsets spread over a period, 1 ms
-    jitter: the demo rig, sized."""
+    jitter: the demo rig, sized. The focal length scales with the width, so a smaller camera
+    sees the whole person as the demo's 1280-pixel ones do (with the default 1000 px, a
+    320x240 camera saw a quarter of the body, and most of its bundles made no pose)."""
     period_ms = 1000.0 / fps
     w, h = size
+    focal = round(1000.0 * w / 1280.0, 3)
     cams = "\n".join(
         f"  - id: cam{i}\n    source: {{type: synthetic, clock_offset_ms: "
         f"{round(i * period_ms / cameras, 3)}, jitter_ms: 1.0, seed: {i}, width: {w}, "
-        f"height: {h}}}"
+        f"height: {h}, focal_px: {focal}}}"
         for i in range(cameras)
     )
     text = (
