@@ -31,9 +31,10 @@ from syncpose.skeleton import JOINTS, LEFT_RIGHT
 #: Joints two skeletons must share before their distance means anything.
 MIN_SHARED_JOINTS = 3
 
-_MIRROR = np.arange(len(JOINTS))  # joint -> its other side (itself on the midline)
+#: Joint -> the same joint of the other side (itself on the midline).
+MIRROR = np.arange(len(JOINTS))
 for _a, _b in LEFT_RIGHT:
-    _MIRROR[_a], _MIRROR[_b] = _b, _a
+    MIRROR[_a], MIRROR[_b] = _b, _a
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ def cost_matrix(predicted: FloatArray, skeletons: Sequence[Skeleton2D]) -> Float
     lo = np.where(seen[..., None], predicted, np.inf).min(1)
     hi = np.where(seen[..., None], predicted, -np.inf).max(1)
     height = np.maximum(np.nan_to_num(np.linalg.norm(hi - lo, axis=-1), nan=1.0), 1.0)  # (T,)
-    both = seen[None, :, None] & np.stack([ok, ok[:, _MIRROR]])[:, None]  # (2, T, S, J)
-    diff = predicted[None, :, None] - np.stack([pts, pts[:, _MIRROR]])[:, None]
+    both = seen[None, :, None] & np.stack([ok, ok[:, MIRROR]])[:, None]  # (2, T, S, J)
+    diff = predicted[None, :, None] - np.stack([pts, pts[:, MIRROR]])[:, None]
     d = np.sqrt((diff * diff).sum(-1))
     med = nanmedian_last(np.where(both, d, np.nan))
     best = np.where(both.sum(-1) >= MIN_SHARED_JOINTS, med, np.inf).min(0)

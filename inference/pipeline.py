@@ -1,15 +1,16 @@
 """From a bundle and its views' frames to a :class:`~syncpose.messages.PoseResult` (no I/O).
 
 The one path every caller shares — the live inference worker, ``syncpose reconstruct`` and the
-benchmarks: decode the views' pixels (in parallel), detect 2D keypoints on all views (the
-detector batches or parallelises), put the keypoints right (onto the calibration's pixel grid,
-confidences below the threshold zeroed, views with left and right mixed up exchanged: see
-:mod:`syncpose.inference.swaps`), fuse them with the
-:class:`~syncpose.inference.engine.PoseEngine` (denoiser,
-or time-aware triangulation), filter, and report every stage's latency. ``keypoints_2d`` in
-the result are the keypoints as fused. A bundle that cannot give a pose — views missing,
-pixels lost, the detector failing on an image — gives a result with NaN joints and a reason,
-never an exception.
+benchmarks: decode the views' pixels (in parallel), detect everyone's 2D keypoints on all
+views (the detector batches or parallelises), put the keypoints right (onto the calibration's
+pixel grid, confidences below the threshold zeroed), tell the people apart and follow them
+(:class:`~syncpose.inference.tracking.PeopleTracker`: which skeleton of which view is whom,
+views with left and right mixed up exchanged per person — see :mod:`syncpose.inference.swaps`),
+fuse each person with their own :class:`~syncpose.inference.engine.PoseEngine` (denoiser, or
+time-aware triangulation), filter, and report every stage's latency. ``keypoints_2d`` in the
+result are each person's keypoints as fused. A bundle that cannot give a pose — views missing,
+pixels lost, the detector failing on an image, nobody seen by two views — gives a result with
+no people and a reason, never an exception.
 """
 
 from __future__ import annotations
@@ -26,12 +27,20 @@ from syncpose.arrays import AnyArray, FloatArray, ImageArray
 from syncpose.calibration.rigfile import rig_calibration
 from syncpose.camera import Camera, Rig
 from syncpose.clock import NS_PER_S
-from syncpose.config import DenoiserConfig, InferenceConfig, RigConfig
+from syncpose.config import DenoiserConfig, InferenceConfig, RigConfig, TrackingConfig
+from syncpose.inference.association import Skeleton2D
 from syncpose.inference.denoiser.runtime import DenoiserRuntime
-from syncpose.inference.detectors import Detector, Keypoints, ViewImage, ViewPool, make_detector
-from syncpose.inference.engine import PoseEngine, ViewKeypoints
+from syncpose.inference.detectors import (
+    Detector,
+    Keypoints,
+    People,
+    ViewImage,
+    ViewPool,
+    make_detector,
+)
+from syncpose.inference.engine import PoseEngine
 from syncpose.inference.filters import OneEuroConfig
-from syncpose.inference.swaps import fix_left_right
+from syncpose.inference.tracking import PeopleTracker, TrackerTick, ViewPeople
 from syncpose.messages import Bundle, Frame, FrameHeader, PoseResult
 from syncpose.skeleton import JOINTS
 
@@ -83,10 +92,10 @@ class ViewFrame:
 
 @dataclass
 class FrameDetection:
-    """One view's detection: ``keypoints`` (None when it failed, ``error`` says why), the
+    """One view's detection: ``people`` (None when it failed, ``error`` says why), the
     ``size`` (w, h) of the image detected, and the time it took."""
 
-    keypoints: Keypoints | None
+    people: People | None
     size: tuple[int, int] | None
     error: str | None
     decode_ms: float
@@ -96,11 +105,11 @@ class FrameDetection:
 @dataclass
 class Detected:
     """A bundle after the first stage: the views detected — (camera, corrected capture time
-    ns) — with their keypoints and image sizes, in the same order; notes on the others."""
+    ns) — with the people found and image sizes, in the same order; notes on the others."""
 
     bundle: Bundle
     views: list[tuple[str, int]]
-    keypoints: list[Keypoints]
+    people: list[People]
     sizes: list[tuple[int, int] | None]
     notes: list[str]
     timings_ms: dict[str, float]
@@ -115,7 +124,31 @@ class PoseOutput:
 
     @property
     def positions(self) -> FloatArray:
+        """(P, J, 3) everyone's joints."""
         return np.asarray(self.arrays["positions"], dtype=np.float64)
+
+    @property
+    def person_ids(self) -> list[int]:
+        return list(self.message.person_ids)
+
+    def person_positions(self, person_id: int | None = None) -> FloatArray:
+        """(J, 3) one person's joints: ``person_id``'s, by default the first reported (the
+        oldest id: the one person a ``max_people: 1`` rig follows); NaN if not in this pose."""
+        ids = self.person_ids
+        i = 0 if person_id is None and ids else ids.index(person_id) if person_id in ids else -1
+        if i < 0:
+            return np.full((len(self.message.joint_names), 3), np.nan)
+        return np.asarray(self.positions[i], dtype=np.float64)
+
+    def person_keypoints_2d(self, person_id: int | None = None) -> FloatArray:
+        """(V, J, 3) one person's 2D keypoints as fused (as :meth:`person_positions` chooses;
+        NaN if not in this pose or not sent)."""
+        ids, kp = self.person_ids, self.arrays.get("keypoints_2d")
+        i = 0 if person_id is None and ids else ids.index(person_id) if person_id in ids else -1
+        shape = (len(self.message.camera_ids), len(self.message.joint_names), 3)
+        if i < 0 or kp is None:
+            return np.full(shape, np.nan)
+        return np.asarray(kp[i], dtype=np.float64)
 
 
 METHODS = ("denoiser", "time_aware", "dlt")
@@ -166,12 +199,15 @@ class InferencePipeline:
         threads: int = 0,
         keypoints_2d: bool = True,
         fix_swaps: bool = True,
+        max_people: int = 1,
+        tracking: TrackingConfig | None = None,
     ) -> None:
         self.rig = rig
-        self.fix_swaps = fix_swaps
-        self.swaps_fixed = 0
         self.detector = detector
-        self.engine = engine
+        self.engine = engine  # the template each person's engine is spawned from
+        self.tracker = PeopleTracker(
+            rig, engine, tracking, max_people=max_people, fix_swaps=fix_swaps
+        )
         self.min_confidence = min_confidence
         self.keypoints_2d = keypoints_2d
         self.calibration_id = rig.id
@@ -180,6 +216,11 @@ class InferencePipeline:
         self._grid_warned: set[str] = set()
         self.detector_errors = 0
 
+    @property
+    def swaps_fixed(self) -> int:
+        """Views whose left and right were exchanged so far (all people)."""
+        return self.tracker.swaps_fixed
+
     @classmethod
     def from_config(cls, config: RigConfig, method: str | None = None) -> InferencePipeline:
         """The pipeline of ``config`` (``method`` overrides the fusion, see :func:`make_engine`)."""
@@ -187,8 +228,19 @@ class InferencePipeline:
         inference = config.inference
         provider = inference.denoiser.provider if inference.denoiser else "auto"
         detector = make_detector(
-            config.detector(), rig, threads=inference.detect_threads, provider=provider
+            config.detector(),
+            rig,
+            threads=inference.detect_threads,
+            provider=provider,
+            max_people=inference.max_people,
         )
+        return cls.with_detector(rig, detector, inference, method)
+
+    @classmethod
+    def with_detector(
+        cls, rig: Rig, detector: Detector, inference: InferenceConfig, method: str | None = None
+    ) -> InferencePipeline:
+        """The pipeline ``inference`` describes, around ``detector`` (keypoint files, say)."""
         return cls(
             rig,
             detector,
@@ -197,6 +249,8 @@ class InferencePipeline:
             threads=inference.detect_threads,
             keypoints_2d=inference.keypoints_2d,
             fix_swaps=inference.fix_swaps,
+            max_people=inference.max_people,
+            tracking=inference.tracking,
         )
 
     # -- stages ------------------------------------------------------------------------------
@@ -251,11 +305,11 @@ class InferencePipeline:
         view = frame.view(camera_id, image, frame.header.t_capture_ns)
         size = None if image is None else (image.shape[1], image.shape[0])
         try:
-            kp = self.detector.detect([view])[0]
+            people = self.detector.detect([view])[0]
         except Exception as exc:  # noqa: BLE001 (a bad image must not stop the rig: the pose says why)
             return FrameDetection(None, size, self._detector_failed(exc), (t1 - t0) * 1e3, 0.0)
         t2 = time.perf_counter()
-        return FrameDetection(kp, size, None, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        return FrameDetection(people, size, None, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
     def _detector_failed(self, exc: Exception) -> str:
         """Count and log (the first time with its traceback, then every 100th) a failure."""
@@ -296,25 +350,25 @@ class InferencePipeline:
             fresh_batch = self._detect_together(todo)
             results.update({e[0]: r for e, r in zip(todo, fresh_batch, strict=True)})
         seen: list[tuple[str, int]] = []
-        keypoints: list[Keypoints] = []
+        people: list[People] = []
         sizes: list[tuple[int, int] | None] = []
         for cam, _, t_cap in entries:
             r = results.get(cam)
             if r is None:
                 continue
             decode_ms, detect_ms = max(decode_ms, r.decode_ms), max(detect_ms, r.detect_ms)
-            if r.keypoints is None:
+            if r.people is None:
                 notes.append(f"{cam}: {r.error}")
                 continue
             seen.append((cam, t_cap))
-            keypoints.append(r.keypoints)
+            people.append(r.people)
             sizes.append(r.size)
         timings = {
             "decode": decode_ms,
             "detect": detect_ms,
             "wait": (time.perf_counter() - t_start) * 1000.0,
         }
-        return Detected(bundle, seen, keypoints, sizes, notes, timings)
+        return Detected(bundle, seen, people, sizes, notes, timings)
 
     def _detect_together(
         self, entries: list[tuple[str, ViewFrame, int]]
@@ -339,71 +393,92 @@ class InferencePipeline:
             found, error = [], self._detector_failed(exc)
         detect_ms = (time.perf_counter() - t1) * 1000.0
         for k, ((i, _), size) in enumerate(zip(views, sizes, strict=True)):
-            kp = found[k] if error is None else None
-            out[i] = FrameDetection(kp, size, error, decode_ms, detect_ms)
+            found_k = found[k] if error is None else None
+            out[i] = FrameDetection(found_k, size, error, decode_ms, detect_ms)
         return out
 
     def fuse(self, detected: Detected) -> PoseOutput:
-        """The second stage: keypoints put right, fused, filtered (bundles in order)."""
+        """The second stage: keypoints put right, people told apart, fused, filtered (bundles
+        in order)."""
         t_start = time.perf_counter()
         bundle, notes = detected.bundle, detected.notes
-        V, J = len(self.rig.cameras), len(JOINTS)
-        points = np.full((V, J, 2), np.nan)
-        conf = np.zeros((V, J))
-        index = {name: i for i, name in enumerate(self.rig.names)}
-        for (cam, _), kp, size in zip(
-            detected.views, detected.keypoints, detected.sizes, strict=True
+        views: dict[str, ViewPeople | None] = {}
+        for (cam, t_cap), found, size in zip(
+            detected.views, detected.people, detected.sizes, strict=True
         ):
-            if size is not None:
-                kp = self._on_grid(self.rig.camera(cam), kp, size[0], size[1])
-            v = index[cam]
-            points[v] = kp.points
-            conf[v] = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
-        t_swaps = time.perf_counter()
-        if self.fix_swaps:
-            points, conf, swapped = fix_left_right(self.rig, points, conf)
-            self.swaps_fixed += len(swapped)
-        swaps_ms = (time.perf_counter() - t_swaps) * 1000.0
-        by_camera: dict[str, ViewKeypoints | None] = dict.fromkeys(self.rig.names)
-        for cam, t_cap in detected.views:
-            v = index[cam]
-            by_camera[cam] = ViewKeypoints(points[v], conf[v], t_cap / NS_PER_S)
-        kp2d = np.concatenate([points, np.where(conf > 0, conf, np.nan)[..., None]], axis=-1)
-        kp2d[~np.isfinite(points).all(-1)] = np.nan
-
-        result = self.engine.step(bundle.t_ref_ns / NS_PER_S, by_camera)
-        latency = {**detected.timings_ms, **result.timings_ms}
-        latency["fuse"] = latency.get("fuse", 0.0) + swaps_ms  # putting views right is fusion
+            skeletons = []
+            for kp in found:
+                if size is not None:
+                    kp = self._on_grid(self.rig.camera(cam), kp, size[0], size[1])
+                conf = np.where(kp.confidence >= self.min_confidence, kp.confidence, 0.0)
+                skeletons.append(Skeleton2D(kp.points, conf))
+            views[cam] = ViewPeople(t_cap / NS_PER_S, skeletons)
+        tick = self.tracker.step(bundle.t_ref_ns / NS_PER_S, views)
+        latency = dict(detected.timings_ms)
+        for person in tick.people:  # the engines ran together: the slowest stage counts
+            for stage, ms in person.result.timings_ms.items():
+                latency[stage] = max(latency.get(stage, 0.0), ms)
+        latency["fuse"] = latency.get("fuse", 0.0) + tick.timings_ms["associate"]
         fused_ms = (time.perf_counter() - t_start) * 1000.0
         latency["total"] = detected.timings_ms["wait"] + fused_ms
-        reason = result.reason
-        if reason is not None and notes:
-            reason = f"{reason} ({'; '.join(notes)})"
+        reason = None
+        if not tick.people:
+            reason = self._no_pose_reason(detected, tick)
+            if notes:
+                reason = f"{reason} ({'; '.join(notes)})"
+        used = {cam for person in tick.people for cam in person.result.views_used}
         message = PoseResult(
             bundle_seq=bundle.bundle_seq,
             t_ref_ns=bundle.t_ref_ns,
             calibration_id=self.calibration_id,
             joint_names=list(JOINTS),
             camera_ids=self.rig.names,
-            views_used=result.views_used,
+            person_ids=[p.person_id for p in tick.people],
+            views_used=[name for name in self.rig.names if name in used],
+            people_views=[list(p.result.views_used) for p in tick.people],
             offsets_ms={
                 v.camera_id: round(v.offset_ns / 1e6, 3)
                 for v in bundle.views
                 if v.offset_ns is not None
             },
             frame_seqs={v.camera_id: v.header.seq for v in bundle.views if v.header is not None},
-            method=result.method,
+            method=self.engine.method,
             detector=self.detector.name,
             reason=reason,
             latency_ms={k: round(v, 3) for k, v in latency.items()},
         )
+        return PoseOutput(message, self._arrays(tick))
+
+    def _arrays(self, tick: TrackerTick) -> dict[str, AnyArray]:
+        V, J = len(self.rig.cameras), len(JOINTS)
+        P = len(tick.people)
         arrays: dict[str, AnyArray] = {
-            "positions": result.pose.astype(np.float32),
-            "uncertainty": result.uncertainty.astype(np.float32),
+            "positions": np.array([p.result.pose for p in tick.people], np.float32).reshape(
+                P, J, 3
+            ),
+            "uncertainty": np.array(
+                [p.result.uncertainty for p in tick.people], np.float32
+            ).reshape(P, J),
         }
         if self.keypoints_2d:
-            arrays["keypoints_2d"] = kp2d.astype(np.float32)
-        return PoseOutput(message, arrays)
+            kp2d = np.full((P, V, J, 3), np.nan, np.float32)
+            for i, p in enumerate(tick.people):
+                ok = (p.confidence > 0) & np.isfinite(p.points).all(-1)
+                kp2d[i, ..., :2] = np.where(ok[..., None], p.points, np.nan)
+                kp2d[i, ..., 2] = np.where(ok, p.confidence, np.nan)
+            arrays["keypoints_2d"] = kp2d
+        return arrays
+
+    def _no_pose_reason(self, detected: Detected, tick: TrackerTick) -> str:
+        """Why a tick has nobody: too few views, nobody two views agree on, or a person
+        followed not posed this tick (their engine's reason)."""
+        with_people = sum(1 for found in detected.people if found)
+        need = self.engine.min_views
+        if with_people < need:
+            return f"{with_people} view(s) with a person, need {need}"
+        if tick.tracked == 0:
+            return "nobody seen by two views that agree"
+        return "the people tracked could not be posed this tick (too few views agree)"
 
     def close(self) -> None:
         self._pool.close()

@@ -33,6 +33,7 @@ from syncpose.arrays import FloatArray
 from syncpose.camera import Rig
 from syncpose.config import TrackingConfig
 from syncpose.inference.association import (
+    MIRROR,
     Rays,
     Skeleton2D,
     group_across_views,
@@ -182,18 +183,36 @@ class PeopleTracker:
         for v, matches in enumerate(taken):
             for s, t in matches.items():
                 assigned[t][v] = s
+        kept: dict[int, tuple[FloatArray, FloatArray]] = {}  # track -> its keypoints, put right
+        gate = self.config.group_gate_m
+        repair_s = 0.0  # left/right repair: fusion's work (one person needs it too), not timed here
+        # One track and no view with a second skeleton: nobody to mistake the person for.
+        alone = len(self._tracks) <= 1 and all(len(f) <= 1 for f in found)
         for k, views_of in enumerate(assigned):
-            track = self._tracks[k]
-            expected = track.predict(t_ref_s)
-            for v in self._disagreeing(found, views_of, predicted[k], expected):
+            if alone:
+                break
+            expected = self._tracks[k].predict(t_ref_s)
+            # First the views far off as detected (someone else: they would spoil the
+            # left/right repair), then, left and right put right, the rest of the gate.
+            mine = {v: found[v][s] for v, s in views_of.items()}
+            for v in self._disagreeing(mine, predicted[k], expected, 2.0 * gate):
                 del taken[v][views_of.pop(v)]  # free for someone else
+            t_fix = time.perf_counter()
+            points, conf = self._gather(found, views_of)
+            repair_s += time.perf_counter() - t_fix
+            mine = {v: Skeleton2D(points[v], conf[v]) for v in views_of}
+            dropped = self._disagreeing(mine, predicted[k], expected, gate)
+            for v in dropped:
+                del taken[v][views_of.pop(v)]
+            if not dropped:
+                kept[k] = (points, conf)
         self._births(found, taken, t_cap, assigned)
-        assoc_ms = (time.perf_counter() - t0) * 1000.0
+        assoc_ms = (time.perf_counter() - t0 - repair_s) * 1000.0
 
         t1 = time.perf_counter()
         bundles, fused = [], []
-        for views_of in assigned:
-            points, conf = self._gather(found, views_of)
+        for k, views_of in enumerate(assigned):
+            points, conf = kept.get(k) or self._gather(found, views_of, count=False)
             by_camera: dict[str, ViewKeypoints | None] = {
                 self.rig.names[v]: ViewKeypoints(points[v], conf[v], float(t_cap[v]))
                 for v in views_of
@@ -203,7 +222,10 @@ class PeopleTracker:
         results = step_many([t.engine for t in self._tracks], bundles)
         people = self._advance(t_ref_s, results, assigned, fused)
         used = sum(len(a) for a in assigned)
-        timings = {"associate": assoc_ms, "track": (time.perf_counter() - t1) * 1000.0}
+        timings = {
+            "associate": assoc_ms,
+            "track": (time.perf_counter() - t1 + repair_s) * 1000.0,
+        }
         unassigned = sum(len(f) for f in found) - used
         return TrackerTick(people, unassigned, len(self._tracks), timings)
 
@@ -232,40 +254,50 @@ class PeopleTracker:
 
     def _disagreeing(
         self,
-        found: list[Sequence[Skeleton2D]],
-        views_of: Mapping[int, int],
+        mine: Mapping[int, Skeleton2D],
         predicted: FloatArray,
         expected: FloatArray,
+        gate: float,
     ) -> list[int]:
         """The views of a track whose skeleton the others contradict (a view that took someone
         else because its own sight of the person was blocked): left out one at a time, the
-        worst first, while its rays pass farther than ``group_gate_m`` from the point the
-        other views give; of two views whose rays miss each other, the one farther from the
-        track's ``predicted`` projection (V, J, 2), or that meet farther than
-        :data:`SAME_PERSON_M` from where it is ``expected`` (J, 3)."""
-        chosen = dict(views_of)
+        worst first, while its rays pass farther than ``gate`` (m) from the point the other
+        views give (a view that agrees once its left and right are exchanged stays); of two
+        views whose rays miss each other, the one farther from the track's ``predicted``
+        projection (V, J, 2), or that meet farther than :data:`SAME_PERSON_M` from where it
+        is ``expected`` (J, 3)."""
+        chosen = dict(mine)
         out: list[int] = []
         while len(chosen) >= 3:
-            gaps = Rays.of(self.rig, {v: found[v][s] for v, s in chosen.items()}).leave_one_out()
+            gaps = Rays.of(self.rig, chosen).leave_one_out()
             per_view = _median_rows(gaps, fill=-1.0)
             worst = int(np.argmax(per_view))
-            if per_view[worst] <= self.config.group_gate_m:
+            if per_view[worst] <= gate:
                 return out
+            if self._agrees_mirrored(chosen, worst, gate):
+                return out  # the person, left and right mixed up: the swap repair's job
             out.append(worst)
             del chosen[worst]
         if len(chosen) == 2:
-            (v1, s1), (v2, s2) = chosen.items()
-            pair = {v1: found[v1][s1], v2: found[v2][s2]}
-            gap = pair_distances(self.rig, v1, [pair[v1]], v2, [pair[v2]])[0, 0]
-            point = Rays.of(self.rig, pair).point()
+            (v1, a), (v2, b) = chosen.items()
+            gap = pair_distances(self.rig, v1, [a], v2, [b])[0, 0]
+            point = Rays.of(self.rig, chosen).point()
             off = _median_gap(point, expected)
-            if gap > self.config.group_gate_m or off > SAME_PERSON_M:
+            if gap > gate or off > SAME_PERSON_M:
                 # Two views that cannot both be this person (rays that miss each other, or
                 # meet away from where the person is: two opposite cameras each seeing a
                 # different one of two people in line): keep the one its path predicts.
-                cost = [skeleton_cost(predicted[v], found[v][s]) for v, s in chosen.items()]
+                cost = [skeleton_cost(predicted[v], sk) for v, sk in chosen.items()]
                 out.append(v1 if cost[0] > cost[1] else v2)
         return out
+
+    def _agrees_mirrored(self, chosen: Mapping[int, Skeleton2D], v: int, gate: float) -> bool:
+        """Whether view ``v``'s skeleton agrees with the others once its left and right are
+        exchanged."""
+        sk = chosen[v]
+        flipped = Skeleton2D(sk.points[MIRROR], sk.confidence[MIRROR])
+        gaps = Rays.of(self.rig, {**chosen, v: flipped}).leave_one_out()
+        return bool(_median_rows(gaps[v : v + 1], fill=np.inf)[0] <= gate)
 
     def _births(
         self,
@@ -322,7 +354,12 @@ class PeopleTracker:
         self,
         found: list[Sequence[Skeleton2D]],
         views_of: Mapping[int, int],
+        *,
+        count: bool = True,
     ) -> tuple[FloatArray, FloatArray]:
+        """One person's keypoints (V, J, 2) and confidences (V, J) from their views, left and
+        right put right (:func:`~syncpose.inference.swaps.fix_left_right`; ``count``: the
+        views exchanged counted in :attr:`swaps_fixed`)."""
         V, J = len(found), len(JOINTS)
         points = np.full((V, J, 2), np.nan)
         conf = np.zeros((V, J))
@@ -330,7 +367,7 @@ class PeopleTracker:
             points[v], conf[v] = found[v][s].points, found[v][s].confidence
         if self.fix_swaps:
             points, conf, swapped = fix_left_right(self.rig, points, conf)
-            self.swaps_fixed += len(swapped)
+            self.swaps_fixed += len(swapped) if count else 0
         return points, conf
 
     def _advance(

@@ -82,6 +82,15 @@ class SyntheticSourceConfig(_Model):
     clip: str | None = Field(
         default=None, description="Clip name inside the motion file; default: all clips in turn."
     )
+    people: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="People in view: with more than one, copies of the clip's motion walking "
+        "paths that cross in a 3 m square (the same scene in every camera of the rig: give "
+        "every camera the same people, motion and people_seed).",
+    )
+    people_seed: int = Field(default=0, description="Seed of the people's paths.")
     fps: float | None = Field(default=None, gt=0, description="Camera rate; default: rig fps.")
     width: int = Field(default=1280, gt=0, le=MAX_IMAGE_SIDE, description="Image width in pixels.")
     height: int = Field(default=720, gt=0, le=MAX_IMAGE_SIDE, description="Image height in pixels.")

@@ -30,7 +30,7 @@ from syncpose.arrays import AnyArray
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: PoseResult carries several people
 
 #: dtypes allowed for array frames (little-endian, as numpy writes them on x86/ARM).
 ALLOWED_DTYPES = frozenset({"uint8", "uint16", "int16", "int32", "int64", "float32", "float64"})
@@ -78,7 +78,8 @@ class Frame(Message):
 
     Arrays: ``image`` — (H, W, 3) uint8 BGR when ``header.encoding == "raw"``, else (N,) uint8
     JPEG bytes; optional ``keypoints_true`` — (J, 2) float32 pixels, NaN = joint not visible,
-    and ``keypoints_depth`` — (J,) float32 camera-frame depth of those joints (metres).
+    or (P, J, 2) for a scene of P people — and ``keypoints_depth`` — (J,) or (P, J) float32
+    camera-frame depth of those joints (metres).
     """
 
     TOPIC: ClassVar[bytes] = b"frame"
@@ -216,10 +217,12 @@ class ClockOffset(Message):
 class PoseResult(Message):
     """The 3D pose of one bundle, from the inference worker.
 
-    Arrays: ``positions`` (J, 3) float32 metres in the rig's world frame, NaN = joint unknown;
-    ``uncertainty`` (J,) float32 metres (the spread of the denoiser's hypotheses; NaN where not
-    estimated); optional ``keypoints_2d`` (V, J, 3) float32: each rig camera's detection in
-    rig order (x px, y px, confidence; NaN rows for missing views).
+    P people (``person_ids``, the tracker's stable ids; P = 0 when nobody could be posed,
+    ``reason`` says why). Arrays: ``positions`` (P, J, 3) float32 metres in the rig's world
+    frame, NaN = joint unknown; ``uncertainty`` (P, J) float32 metres (the spread of the
+    denoiser's hypotheses; NaN where not estimated); optional ``keypoints_2d`` (P, V, J, 3)
+    float32: the 2D detection each rig camera gave that person, in rig order (x px, y px,
+    confidence; NaN rows for views without them).
     """
 
     TOPIC: ClassVar[bytes] = b"pose"
@@ -229,7 +232,13 @@ class PoseResult(Message):
     calibration_id: str = Field(description="Id of the rig calibration used (Rig.id).")
     joint_names: list[str] = Field(description="Names of the rows of positions.")
     camera_ids: list[str] = Field(description="Rig cameras in order (rows of keypoints_2d).")
-    views_used: list[str] = Field(description="Cameras whose detections went into the pose.")
+    person_ids: list[int] = Field(
+        default_factory=list, description="Each person's id (rows of positions), by id."
+    )
+    views_used: list[str] = Field(description="Cameras whose detections went into any pose.")
+    people_views: list[list[str]] = Field(
+        default_factory=list, description="Per person, the cameras whose detections it took."
+    )
     offsets_ms: dict[str, float] = Field(
         default_factory=dict, description="δ_v of each camera present in the bundle (ms)."
     )
@@ -285,7 +294,7 @@ def encode(
         if arr.dtype.name not in ALLOWED_DTYPES:
             raise ValueError(f"array {name!r}: dtype {arr.dtype} is not allowed on the wire")
         descriptors.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape)})
-        payload.append(memoryview(arr.data).cast("B"))
+        payload.append(memoryview(arr.data).cast("B") if arr.size else b"")  # (0, J, 3): nobody
     envelope = {
         "v": SCHEMA_VERSION,
         "type": type(message).__name__,

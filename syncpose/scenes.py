@@ -26,7 +26,7 @@ from syncpose.arrays import BoolArray, FloatArray
 from syncpose.camera import Rig
 from syncpose.motion import Clip
 from syncpose.simulate import DetectorNoise, SyncModel, clip_joints, detector_errors
-from syncpose.skeleton import JOINTS, LEFT_RIGHT, PARENTS
+from syncpose.skeleton import JOINTS, LEFT_RIGHT, MOCAP, PARENTS
 
 #: Closest two simulated people's pelvises come (m): they pass, they do not walk through each
 #: other.
@@ -79,16 +79,19 @@ def crossing_paths(
     area_m: float = 3.0,
     duration_s: float = 60.0,
     min_gap_m: float = MIN_GAP_M,
+    raw: bool = False,
 ) -> Paths:
     """``people`` copies of ``clip``'s body motion (each at its own phase, its own travel taken
     out), each walking from one random point of an ``area_m`` square to the next at its own
     pace (0.5-1.2 m/s), so paths cross. Nobody walks through anybody: a step that would bring
     two pelvises closer than ``min_gap_m`` turns aside or waits. Paths are planned for
-    ``duration_s`` seconds (later times hold the last position)."""
-    pos = _pose_source(clip)
+    ``duration_s`` seconds (later times hold the last position). Joints: the project skeleton,
+    or with ``raw`` the clip's own (what a synthetic camera renders)."""
+    pos = _pose_source(clip, raw)
     where, heading = _plan(people, rng, area_m, duration_s, min_gap_m)
     phases = rng.uniform(0.0, 2.0 * clip.duration_s, people)
     d = clip.duration_s
+    n_joints = pos(np.zeros(1)).shape[1]
 
     def paths(t: FloatArray) -> FloatArray:
         t = np.asarray(t, dtype=np.float64)
@@ -96,7 +99,7 @@ def crossing_paths(
         k = i.astype(int)
         f = (i - k)[:, None, None]
         at = (1.0 - f) * where[k] + f * where[k + 1]  # (N, P, 2)
-        out = np.empty((len(t), people, len(JOINTS), 3))
+        out = np.empty((len(t), people, n_joints, 3))
         for p in range(people):
             u = (t + phases[p]) % (2.0 * d)
             body = pos(np.where(u <= d, u, 2.0 * d - u))
@@ -183,17 +186,23 @@ def _wrap(angle: float) -> float:
     return float((angle + np.pi) % (2.0 * np.pi) - np.pi)
 
 
-def _pose_source(clip: Clip) -> Callable[[FloatArray], FloatArray]:
-    """The clip's poses in the project skeleton with its pelvis path taken out (the body moves,
-    it does not travel), facing +x at its start."""
-    first = clip_joints(clip, np.array([0.0]))[0]
-    left, right = JOINTS.index("l_hip"), JOINTS.index("r_hip")
+def _pose_source(clip: Clip, raw: bool = False) -> Callable[[FloatArray], FloatArray]:
+    """The clip's poses in the project skeleton (``raw``: in the clip's own joints) with its
+    pelvis path taken out (the body moves, it does not travel), facing +x at its start."""
+
+    def joints(t: FloatArray) -> FloatArray:
+        return np.asarray(clip.sample(t), np.float64) if raw else clip_joints(clip, t)
+
+    first = joints(np.array([0.0]))[0]
+    hips = ("UpperLeg_L", "UpperLeg_R") if raw else ("l_hip", "r_hip")
+    names = MOCAP.source_names if raw else JOINTS
+    left, right = names.index(hips[0]), names.index(hips[1])
     across = first[left, :2] - first[right, :2]
     yaw0 = math.atan2(across[1], across[0]) - math.pi / 2.0  # facing: left hip on the left
 
     def pos(t: FloatArray) -> FloatArray:
-        j = clip_joints(clip, np.asarray(t, np.float64))
-        j[..., :2] -= j[:, :1, :2]  # pelvis over the origin
+        j = joints(np.asarray(t, np.float64))
+        j[..., :2] -= j[:, :1, :2]  # pelvis (the first joint in both) over the origin
         c, s = math.cos(-yaw0), math.sin(-yaw0)
         xy = j[..., :2] @ np.array([[c, s], [-s, c]])
         return np.concatenate([xy, j[..., 2:]], axis=-1)

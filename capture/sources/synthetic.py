@@ -1,10 +1,12 @@
-"""A virtual camera looking at a person who moves with real motion capture.
+"""A virtual camera looking at a person — or several — who move with real motion capture.
 
 Frame ``k`` is due at ``epoch + clock_offset + k * period + jitter_k``. The source sleeps until
 then, stamps the actual instant, and renders the pose *at that instant*, so image, true
 keypoints and timestamp agree exactly. Dropped frames and stalls leave gaps that the worker
 turns into ``seq`` gaps; a frame more than one period overdue (the process was starved) is
-dropped the same way.
+dropped the same way. Several people (``people`` > 1) walk the paths of
+:func:`~syncpose.scenes.crossing_paths` (the same scene in every camera given the same seed),
+played to and fro so the scene never jumps; the true keypoints are then (P, J, 2).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from syncpose.capture.sources.base import SourceFrame
 from syncpose.clock import NS_PER_S, Clock, ms_to_ns, period_ns
 from syncpose.config import SyntheticSourceConfig
 from syncpose.motion import Motion, load_motion
+from syncpose.scenes import Paths, crossing_paths
 from syncpose.simulate import MotionPlayer, synthetic_camera
 
 
@@ -45,17 +48,28 @@ class SkeletonRenderer:
                     cv2.polylines(img, [pts], False, (96, 96, 96), 1, cv2.LINE_AA)
         return img
 
-    def render(self, uv: FloatArray) -> ImageArray:
-        """A fresh image with the skeleton whose joints project to ``uv`` (J, 2)."""
+    def render(self, uv: FloatArray, depth: FloatArray | None = None) -> ImageArray:
+        """A fresh image with the skeletons whose joints project to ``uv`` (J, 2) or (P, J, 2)
+        (``depth`` (P,): the farthest drawn first, so nearer people cover them)."""
         img = self.background.copy()
-        ok = np.asarray(np.isfinite(uv).all(axis=1), dtype=bool)
-        pts = np.where(ok[:, None], uv, 0).round().astype(np.int32)
-        for p, c in self.bones:
-            if ok[p] and ok[c]:
-                cv2.line(img, tuple(pts[p]), tuple(pts[c]), (60, 200, 255), 6)
-        for j in np.flatnonzero(ok):
-            cv2.circle(img, tuple(pts[j]), 5, (255, 255, 255), -1)
+        people = uv[None] if uv.ndim == 2 else uv
+        order = np.argsort(-depth) if depth is not None else range(len(people))
+        for i in order:
+            one = people[i]
+            ok = np.asarray(np.isfinite(one).all(axis=1), dtype=bool)
+            pts = np.where(ok[:, None], one, 0).round().astype(np.int32)
+            colour = _COLOURS[int(i) % len(_COLOURS)]
+            for p, c in self.bones:
+                if ok[p] and ok[c]:
+                    cv2.line(img, tuple(pts[p]), tuple(pts[c]), colour, 6)
+            for j in np.flatnonzero(ok):
+                cv2.circle(img, tuple(pts[j]), 5, (255, 255, 255), -1)
         return img
+
+
+_COLOURS = ((60, 200, 255), (255, 180, 60), (140, 255, 120), (200, 120, 255))
+#: A scene of several people is planned this long, then played backwards, and so on.
+_SCENE_S = 120.0
 
 
 class SyntheticSource:
@@ -83,6 +97,11 @@ class SyntheticSource:
         self._jitter = ms_to_ns(config.jitter_ms)
         self._rng = np.random.default_rng([config.seed, camera_index])
         self.player = MotionPlayer(motion or load_motion(config.motion), config.clip)
+        self.paths: Paths | None = None
+        if config.people > 1:
+            clip = self.player.clips[0]
+            rng = np.random.default_rng(config.people_seed)
+            self.paths = crossing_paths(clip, config.people, rng, duration_s=_SCENE_S, raw=True)
         self.camera = synthetic_camera(config, camera_id, camera_index, camera_count)
         self.renderer = SkeletonRenderer(self.camera, self.player.motion.bones)
         self._names = self.player.motion.joint_names
@@ -120,13 +139,20 @@ class SyntheticSource:
             break
         self._clock.sleep_until_ns(due)
         t = self._clock.now_ns()
-        pose = self.player.pose_at((t - self._epoch) / NS_PER_S)
+        t_s = (t - self._epoch) / NS_PER_S
+        if self.paths is None:
+            pose = self.player.pose_at(t_s)
+        else:
+            u = t_s % (2.0 * _SCENE_S)  # to and fro: the scene never jumps
+            pose = self.paths(np.array([u if u <= _SCENE_S else 2.0 * _SCENE_S - u]))[0]
         uv = self.camera.project(pose)
-        visible = np.isfinite(uv).all(axis=1) & self.camera.in_image(uv)
-        keypoints = np.where(visible[:, None], uv, np.nan).astype(np.float32)
-        depth = self.camera.to_camera(pose)[:, 2].astype(np.float32)
+        visible = np.isfinite(uv).all(axis=-1) & self.camera.in_image(uv)
+        keypoints = np.where(visible[..., None], uv, np.nan).astype(np.float32)
+        cam_xyz = self.camera.to_camera(pose)
+        depth = cam_xyz[..., 2].astype(np.float32)
+        pelvis_depth = None if self.paths is None else cam_xyz[:, 0, 2]
         return SourceFrame(
-            image=self.renderer.render(uv),
+            image=self.renderer.render(uv, pelvis_depth),
             t_capture_ns=t,
             skipped=skipped,
             device_ts_ns=due,

@@ -10,9 +10,9 @@ from syncpose.config import (
     OnnxDetectorConfig,
     SyntheticDetectorConfig,
 )
-from syncpose.inference.detectors.base import Detector, Keypoints, ViewImage, ViewPool
+from syncpose.inference.detectors.base import Detector, Keypoints, People, ViewImage, ViewPool
 
-__all__ = ["Detector", "Keypoints", "ViewImage", "ViewPool", "make_detector"]
+__all__ = ["Detector", "Keypoints", "People", "ViewImage", "ViewPool", "make_detector"]
 
 
 def make_detector(
@@ -21,8 +21,11 @@ def make_detector(
     *,
     threads: int = 0,
     provider: str = "auto",
+    max_people: int = 1,
 ) -> Detector:
-    """The detector for ``rig`` (camera names = the rig's camera ids)."""
+    """The detector for ``rig`` (camera names = the rig's camera ids), finding up to
+    ``max_people`` people per view where it can (MediaPipe's ``num_poses``; with 1 exactly the
+    single-person detector of before)."""
     camera_ids: Sequence[str] = rig.names
     if isinstance(config, SyntheticDetectorConfig):
         from syncpose.inference.detectors.synthetic import SyntheticDetector
@@ -34,4 +37,4 @@ def make_detector(
         return OnnxKeypointDetector(config, provider)
     from syncpose.inference.detectors.mediapipe_pose import MediaPipeDetector
 
-    return MediaPipeDetector(config, camera_ids, threads)
+    return MediaPipeDetector(config, camera_ids, threads, num_poses=max_people)

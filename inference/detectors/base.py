@@ -1,9 +1,10 @@
 """What every 2D detector takes and gives, and the thread pool that runs views in parallel.
 
 A detector turns the images of one bundle's views into :class:`Keypoints` in the project
-skeleton (:data:`~syncpose.skeleton.JOINTS`): pixels of the original image and a confidence per
-joint. Detectors keep per-camera state (tracking), so each camera's frames must come in time
-order, and a detector object serves one rig.
+skeleton (:data:`~syncpose.skeleton.JOINTS`), one per person it finds (the largest in the image
+first; no identities: telling people apart is the tracker's job): pixels of the original image
+and a confidence per joint. Detectors keep per-camera state (tracking), so each camera's
+frames must come in time order, and a detector object serves one rig.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ class ViewImage:
     """One view of a bundle as a detector sees it.
 
     ``image`` (H, W, 3) uint8 BGR; ``t_capture_ns`` its capture time (tracking detectors need
-    increasing times per camera). Synthetic cameras add ``keypoints_true`` (S, 2) pixels (NaN =
-    not visible) named by ``keypoint_names``, and ``keypoints_depth`` (S,) metres.
+    increasing times per camera). Synthetic cameras add ``keypoints_true`` (S, 2) — or (P, S, 2)
+    for P people — pixels (NaN = not visible) named by ``keypoint_names``, and
+    ``keypoints_depth`` (S,) or (P, S) metres.
     """
 
     camera_id: str
@@ -56,8 +58,12 @@ class ViewImage:
     keypoints_depth: FloatArray | None = None
 
 
+#: Everyone a detector found in one image, the largest first (empty: nobody).
+People = list[Keypoints]
+
+
 class Detector(Protocol):
-    """Detects the person in every view of a bundle; one :class:`Keypoints` per view, in order.
+    """Detects the people in every view of a bundle; one :data:`People` per view, in order.
 
     ``per_camera``: state is per camera and views are independent, so each view may be
     detected on its own as its frame arrives (False: the detector batches a bundle's views).
@@ -66,7 +72,7 @@ class Detector(Protocol):
     name: str
     per_camera: bool
 
-    def detect(self, views: Sequence[ViewImage]) -> list[Keypoints]: ...
+    def detect(self, views: Sequence[ViewImage]) -> list[People]: ...
 
     def close(self) -> None: ...
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from syncpose.arrays import FloatArray, ImageArray
 from syncpose.config import MediaPipeDetectorConfig
-from syncpose.inference.detectors.base import Keypoints, ViewImage, ViewPool
+from syncpose.inference.detectors.base import Keypoints, People, ViewImage, ViewPool
 from syncpose.skeleton import BLAZEPOSE33
 
 
@@ -116,21 +116,26 @@ class MediaPipeDetector:
     per_camera = True  # one tracker per camera: views can be detected as their frames arrive
 
     def __init__(
-        self, config: MediaPipeDetectorConfig, camera_ids: Sequence[str], threads: int = 0
+        self,
+        config: MediaPipeDetectorConfig,
+        camera_ids: Sequence[str],
+        threads: int = 0,
+        num_poses: int = 1,
     ) -> None:
         self._poses = {
-            cam: MediaPipePose(config.model, config.min_confidence, config.max_side)
+            cam: MediaPipePose(config.model, config.min_confidence, config.max_side, num_poses)
             for cam in camera_ids
         }
         self._pool = ViewPool(min(threads or len(camera_ids), len(camera_ids)))
 
-    def detect(self, views: Sequence[ViewImage]) -> list[Keypoints]:
+    def detect(self, views: Sequence[ViewImage]) -> list[People]:
         return self._pool.map(self._one, views)
 
-    def _one(self, view: ViewImage) -> Keypoints:
+    def _one(self, view: ViewImage) -> People:
         if view.image is None:
             raise ValueError(f"camera {view.camera_id!r}: the frame has no pixels")
-        return self._poses[view.camera_id].detect(view.image, view.t_capture_ns // 1_000_000)
+        pose = self._poses[view.camera_id]
+        return pose.detect_people(view.image, view.t_capture_ns // 1_000_000)
 
     def close(self) -> None:
         self._pool.close()

@@ -24,7 +24,7 @@ import numpy as np
 
 from syncpose.arrays import AnyArray, Float32Array, FloatArray, ImageArray
 from syncpose.config import OnnxDetectorConfig
-from syncpose.inference.detectors.base import Keypoints, ViewImage
+from syncpose.inference.detectors.base import Keypoints, People, ViewImage
 from syncpose.inference.runtime import OnnxModel
 from syncpose.skeleton import MAPS
 
@@ -130,7 +130,9 @@ class OnnxKeypointDetector:
 
     # -- detection ----------------------------------------------------------------------------
 
-    def detect(self, views: Sequence[ViewImage]) -> list[Keypoints]:
+    def detect(self, views: Sequence[ViewImage]) -> list[People]:
+        """One person per view: the crop follows the person found in the camera's last frame
+        (a top-down model without a person detector sees one person)."""
         if not views:
             return []
         affines, tensors = [], []
@@ -155,7 +157,7 @@ class OnnxKeypointDetector:
             self._last[view.camera_id] = raw_img
             score = np.where(kp[:, 2] >= self.config.min_confidence, kp[:, 2], 0.0)
             points, conf = self.map.apply(np.where(score[:, None] > 0, xy, np.nan), score)
-            out.append(Keypoints(points, conf, raw_img))
+            out.append([Keypoints(points, conf, raw_img)] if (conf > 0).any() else [])
         return out
 
     def _run(self, batch: AnyArray) -> FloatArray:

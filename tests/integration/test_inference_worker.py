@@ -96,12 +96,17 @@ def test_worker_publishes_poses_with_reasons_for_missing_views() -> None:
     assert not thread.is_alive()
     assert len(received) == len(ticks)
     for k, (pose, arrays) in received.items():
-        positions = np.asarray(arrays["positions"], np.float64)
-        assert positions.shape == (17, 3)
+        everyone = np.asarray(arrays["positions"], np.float64)
+        assert everyone.shape == (len(pose.person_ids), 17, 3)
         assert pose.t_emit_ns is not None and pose.latency_ms["total"] > 0
         if k in (10, 11):
-            assert np.isnan(positions).all() and "usable view" in (pose.reason or "")
-        elif k == 20:
+            assert pose.person_ids == [] and "1 view(s) with a person" in (pose.reason or "")
+            continue
+        if k == 0 and not pose.person_ids:  # an id once seen two ticks running
+            continue
+        assert pose.person_ids == [1]
+        positions = everyone[0]
+        if k == 20:
             assert "cam0" not in pose.views_used and len(pose.views_used) == 3
         elif k in (15, 16):
             assert pose.views_used == ["cam0", "cam1", "cam2"]

@@ -76,8 +76,8 @@ def test_onnx_detector_decodes_every_output_kind(
         ViewImage(f"cam{i}", blob_image(H, W, c, sigma=12.0), 1000 * i) for i, c in enumerate(VIEWS)
     ]
     found = det.detect(views)
-    assert len(found) == 3
-    for kp, centres in zip(found, VIEWS, strict=True):
+    assert len(found) == 3 and all(len(people) == 1 for people in found)
+    for (kp,), centres in zip(found, VIEWS, strict=True):
         want = expected(centres, channel_order)
         ok = np.isfinite(want).all(1)
         err = np.linalg.norm(kp.points[ok] - want[ok], axis=1)
@@ -102,7 +102,7 @@ def test_onnx_detector_tracks_a_crop_and_runs_fixed_batch_models(tmp_path: Path)
     box = det.crop_box(views[0])
     assert box[2] < full_box[2]  # now cropped around the person
     second = det.detect(views)
-    for kp1, kp2, centres in zip(first, second, VIEWS, strict=False):
+    for (kp1,), (kp2,), centres in zip(first, second, VIEWS, strict=False):
         want = expected(centres, "bgr")
         ok = np.isfinite(want).all(1)
         assert np.linalg.norm(kp2.points[ok] - want[ok], axis=1).max() < 5.0
@@ -144,7 +144,7 @@ def test_synthetic_detector_applies_the_error_model() -> None:
         views = [synthetic_view(rig, v, pose) for v in range(len(rig.cameras))]
         truth = [MOCAP.apply(np.asarray(v.keypoints_true))[0] for v in views]
         noisy, exact = det.detect(views), quiet.detect(views)
-        for t, a, b in zip(truth, noisy, exact, strict=True):
+        for t, (a,), (b,) in zip(truth, noisy, exact, strict=True):
             ok = np.isfinite(a.points).all(1)
             errors.append(np.linalg.norm(a.points[ok] - t[ok], axis=1))
             assert np.allclose(b.points, t, equal_nan=True)

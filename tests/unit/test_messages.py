@@ -179,3 +179,19 @@ def test_the_rig_id_is_the_same_wherever_the_rig_is_loaded() -> None:
     one, two = parse_config(text), parse_config(text.replace("name: r", "name: s"))
     assert one.rig_id == parse_config(text + "bus: {base_port: 7000}\n").rig_id
     assert one.rig_id != two.rig_id
+
+
+def test_a_pose_of_nobody_round_trips_with_empty_arrays() -> None:
+    from syncpose.messages import Decoder, PoseResult, encode
+
+    msg = PoseResult(
+        bundle_seq=3, t_ref_ns=0, calibration_id="x", joint_names=["a"], camera_ids=["c"],
+        views_used=[], method="dlt", detector="d", reason="nobody",
+    )  # fmt: skip
+    arrays: dict[str, Any] = {
+        "positions": np.zeros((0, 1, 3), np.float32),
+        "uncertainty": np.zeros((0, 1)),
+    }
+    decoded = Decoder().decode(encode(msg, arrays))
+    assert decoded is not None and decoded.message == msg
+    assert decoded.arrays["positions"].shape == (0, 1, 3)
