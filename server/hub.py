@@ -20,16 +20,22 @@ from syncpose.posefile import json_points, json_values
 
 
 def pose_json(pose: PoseResult, arrays: dict[str, AnyArray]) -> dict[str, Any]:
-    """A :class:`PoseResult` as JSON-ready data (NaN → null)."""
-    out: dict[str, Any] = {
-        **pose.model_dump(mode="json"),
-        "positions": json_points(arrays["positions"]),
-        "uncertainty": json_values(arrays["uncertainty"]),
-    }
+    """A :class:`PoseResult` as JSON-ready data (NaN → null): its fields, and ``people``, per
+    person its ``id``, ``positions``, ``uncertainty``, ``views_used`` and (when sent)
+    ``keypoints_2d``."""
     kp = arrays.get("keypoints_2d")
-    if kp is not None:
-        out["keypoints_2d"] = json_points(kp)
-    return out
+    people = []
+    for i, pid in enumerate(pose.person_ids):
+        person: dict[str, Any] = {
+            "id": pid,
+            "positions": json_points(arrays["positions"][i]),
+            "uncertainty": json_values(arrays["uncertainty"][i]),
+            "views_used": pose.people_views[i] if i < len(pose.people_views) else [],
+        }
+        if kp is not None:
+            person["keypoints_2d"] = json_points(kp[i])
+        people.append(person)
+    return {**pose.model_dump(mode="json"), "people": people}
 
 
 @dataclass(eq=False)  # compared and hashed by identity

@@ -131,7 +131,7 @@ class BusListener(threading.Thread):
             "width": small.shape[1],
             "height": small.shape[0],
             "jpeg_base64": base64.b64encode(jpeg.tobytes()).decode("ascii"),
-            "keypoints_2d": None,
+            "people": [],
         }
         pending = self._pending.setdefault(header.camera_id, OrderedDict())
         pending[header.seq] = _Waiting(now, preview, scale)
@@ -139,8 +139,8 @@ class BusListener(threading.Thread):
             self._send_oldest(pending)
 
     def _previews_of(self, pose: PoseResult, data: dict[str, Any]) -> None:
-        """Send the waiting previews of the frames ``pose`` was made from, with its keypoints."""
-        rows = data.get("keypoints_2d")
+        """Send the waiting previews of the frames ``pose`` was made from, with each person's
+        keypoints in that view (``people``: ``id`` and ``keypoints_2d`` (J, 3))."""
         for cam, seq in pose.frame_seqs.items():
             pending = self._pending.get(cam)
             if not pending or seq not in pending:
@@ -148,10 +148,18 @@ class BusListener(threading.Thread):
             while next(iter(pending)) != seq:  # older frames that made no pose of their own
                 self._send_oldest(pending)
             waiting = pending.popitem(last=False)[1]
-            if rows and cam in pose.camera_ids:
-                view, k = rows[pose.camera_ids.index(cam)], waiting.scale
-                waiting.preview["keypoints_2d"] = [
-                    None if j is None else [j[0] * k, j[1] * k, j[2]] for j in view
+            if cam in pose.camera_ids:
+                v, k = pose.camera_ids.index(cam), waiting.scale
+                waiting.preview["people"] = [
+                    {
+                        "id": person["id"],
+                        "keypoints_2d": [
+                            None if j is None else [j[0] * k, j[1] * k, j[2]]
+                            for j in person["keypoints_2d"][v]
+                        ],
+                    }
+                    for person in data.get("people", [])
+                    if person.get("keypoints_2d") and any(person["keypoints_2d"][v])
                 ]
             self.hub.on_preview(waiting.preview)
 

@@ -206,17 +206,26 @@ class RecordingStore:
         t0 = lines[0]["t_ref_ns"]
         names = list(lines[0]["joint_names"])
         J = len(names)
-
+        ids = sorted({int(p["id"]) for x in lines for p in x.get("people", [])})
+        where = {pid: i for i, pid in enumerate(ids)}
+        positions = np.full((len(lines), len(ids), J, 3), np.nan)
+        uncertainty = np.full((len(lines), len(ids), J), np.nan)
+        for k, x in enumerate(lines):
+            for p in x.get("people", []):
+                i = where[int(p["id"])]
+                positions[k, i] = from_json([p["positions"]], (J, 3))[0]
+                uncertainty[k, i] = from_json([p["uncertainty"]], (J,))[0]
         return PoseTrack(
             joint_names=names,
             t_s=np.array([(x["t_ref_ns"] - t0) / 1e9 for x in lines]),
-            positions=from_json([x["positions"] for x in lines], (J, 3)),
-            uncertainty=from_json([x["uncertainty"] for x in lines], (J,)),
+            positions=positions,
+            uncertainty=uncertainty,
             bundle_seq=np.array([x["bundle_seq"] for x in lines], dtype=np.int64),
             views_used=[list(x["views_used"]) for x in lines],
             fps=fps,
             camera_ids=list(lines[0].get("camera_ids", [])),
             metadata={"recording": self.meta(rec_id)},
+            person_ids=np.array(ids, dtype=np.int64),
         )
 
     def close(self) -> None:

@@ -129,22 +129,30 @@ class Accept(BaseModel):
     name: str = Field(default="rig", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="File name.")
 
 
-class Pose(PoseResult):
-    """A pose as the API gives it: the :class:`~syncpose.messages.PoseResult` fields and its
-    arrays as lists (``null`` = unknown)."""
+class Person(BaseModel):
+    """One person of a pose."""
 
+    id: int = Field(description="The person's id: the same person keeps it from pose to pose.")
     positions: list[list[float] | None] = Field(
         description="(J, 3) joint positions in metres, rig world frame; null = joint unknown."
     )
     uncertainty: list[float | None] = Field(
         description="(J,) per-joint uncertainty in metres; null where not estimated."
     )
+    views_used: list[str] = Field(description="Cameras whose detections went into this person.")
     keypoints_2d: list[list[list[float] | None]] | None = Field(
         default=None,
-        description="(V, J, 3) each rig camera's detection as fused (x px, y px, confidence); "
-        "null for a keypoint not detected (all of a missing view's). Absent when the worker sent "
-        "none.",
+        description="(V, J, 3) the detection each rig camera gave this person, as fused (x px, "
+        "y px, confidence); null for a keypoint not detected (all of a view without them). "
+        "Absent when the worker sent none.",
     )
+
+
+class Pose(PoseResult):
+    """A pose as the API gives it: the :class:`~syncpose.messages.PoseResult` fields and each
+    person's arrays as lists (``null`` = unknown)."""
+
+    people: list[Person] = Field(description="Everyone posed, by id (empty: nobody; see reason).")
 
 
 class CameraCalibration(BaseModel):

@@ -21,13 +21,16 @@ class SyntheticTruth:
 
     @classmethod
     def of(cls, rig: RigConfig, epoch_ns: int | None) -> SyntheticTruth | None:
-        """For a rig whose cameras are all synthetic and film the same motion; else None."""
+        """For a rig whose cameras are all synthetic and film the same motion of one person;
+        else None."""
         sources = [c.source for c in rig.cameras]
         if epoch_ns is None or not rig.all_synthetic:
             return None
         motions = {(s.motion, s.clip) for s in sources if isinstance(s, SyntheticSourceConfig)}
         if len(motions) != 1:
             return None
+        if any(isinstance(s, SyntheticSourceConfig) and s.people > 1 for s in sources):
+            return None  # a scene of several people: no single true pose to give
         ((motion, clip),) = motions
         return cls(MotionPlayer(load_motion(motion), clip), epoch_ns)
 

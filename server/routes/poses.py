@@ -16,8 +16,8 @@ router = APIRouter(tags=["poses"])
     "/api/pose/latest", response_model=Pose, response_model_exclude_unset=True, dependencies=READ
 )
 def latest_pose(state: State) -> dict[str, Any]:
-    """The newest pose: joint names, positions (m, null = unknown), uncertainty, views used,
-    per-stage latency."""
+    """The newest pose: joint names, the people with their ids, positions (m, null = unknown)
+    and uncertainty, views used, per-stage latency."""
     pose = state.hub.latest_pose
     if pose is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no pose received yet")

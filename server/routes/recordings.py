@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from syncpose.posefile import write_poses
+from syncpose.posefile import trc_paths, write_poses
 from syncpose.server.recording import RecordingError
 from syncpose.server.schemas import Recording, StartRecording
 from syncpose.server.state import AUTHORIZED, READ, State
@@ -70,7 +71,8 @@ def download(
     rec_id: str,
     format: Literal["json", "csv", "npz", "trc", "c3d"] = Query("json"),
 ) -> FileResponse:
-    """The recording's poses as JSON, CSV, NPZ, TRC (OpenSim) or C3D."""
+    """The recording's poses as JSON, CSV, NPZ, TRC (OpenSim) or C3D; TRC of several people
+    as a zip of one file per person (``<id>_P1.trc``, …)."""
     _meta(state, rec_id)
     try:
         track = state.store.track(rec_id, state.rig_fps)
@@ -78,6 +80,11 @@ def download(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     folder = Path(tempfile.mkdtemp(prefix="syncpose-export-"))
     path = write_poses(folder / f"{rec_id}.{format}", track)
+    if format == "trc" and len(track.ids) > 1:
+        path = folder / f"{rec_id}_trc.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for each in trc_paths(folder / f"{rec_id}.trc", track.ids):
+                zf.write(each, each.name)
     return FileResponse(
         path,
         filename=path.name,

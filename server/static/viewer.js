@@ -61,7 +61,9 @@ function draw() {
   for (let a = -3; a <= 3; a += 0.5) { line([a, -3, 0], [a, 3, 0], b); line([-3, a, 0], [3, a, 0], b); }
   ctx.strokeStyle = "#6b7785";
   for (const cam of cameras) drawFrustum(cam, b);
-  if (pose) drawSkeleton(pose, b);
+  const people = pose ? pose.people || [] : [];
+  for (const person of people) drawSkeleton(person, b);
+  canvas.dataset.skeletons = people.map(p => p.id).join(",");  // who is drawn (for tests)
   requestAnimationFrame(draw);
 }
 function rot(rv) {  // Rodrigues vector -> 3x3 (world to camera)
@@ -83,9 +85,12 @@ function drawFrustum(cam, b) {
   const p = project(cam.centre, b);
   if (p) { ctx.fillStyle = "#8a9199"; ctx.fillText(cam.name, p[0] + 4, p[1] - 4); }
 }
+// Each person in their own colour, by id (the same person keeps it).
+const COLOURS = ["#ffc83c", "#3cc8ff", "#ff5fa2", "#7dff6b", "#b98cff", "#ff9a3c", "#3cffd5"];
+function colour(id) { return COLOURS[((id - 1) % COLOURS.length + COLOURS.length) % COLOURS.length]; }
 function drawSkeleton(ps, b) {
   const P = ps.positions, U = ps.uncertainty || [];
-  ctx.lineWidth = 3; ctx.strokeStyle = "#ffc83c";
+  ctx.lineWidth = 3; ctx.strokeStyle = colour(ps.id);
   PARENTS.forEach((par, j) => { if (par >= 0 && P[j] && P[par]) line(P[par], P[j], b); });
   P.forEach((p, j) => {
     if (!p) return;
@@ -95,6 +100,9 @@ function drawSkeleton(ps, b) {
     ctx.fillStyle = unc > 0.03 ? "#ff7a59" : "#ffffff";
     ctx.beginPath(); ctx.arc(q[0], q[1], r, 0, 2 * Math.PI); ctx.fill();
   });
+  const head = P[2] || P[1] || P.find(p => p);
+  const h = head && project(head, b);
+  if (h) { ctx.fillStyle = colour(ps.id); ctx.fillText("P" + ps.id, h[0] + 8, h[1] - 8); }
 }
 
 // -- interaction --------------------------------------------------------------------------
@@ -171,8 +179,9 @@ function connect() {
   ws.onmessage = ev => {
     pose = JSON.parse(ev.data); poseCount++;
     const lat = pose.latency_ms || {};
+    const who = (pose.person_ids || []).map(id => "P" + id).join(" ");
     document.getElementById("pose").textContent = pose.reason ? "no pose: " + pose.reason :
-      `#${pose.bundle_seq} ${pose.method} from ${pose.views_used.join(", ")} · ${(lat.total || 0).toFixed(1)} ms`;
+      `#${pose.bundle_seq} ${pose.method} · ${who} from ${pose.views_used.join(", ")} · ${(lat.total || 0).toFixed(1)} ms`;
     canvas.dataset.poses = String(poseCount);
   };
   ws.onclose = () => { status.textContent = "disconnected, retrying…"; setTimeout(connect, 1000); };
@@ -202,9 +211,11 @@ function connectPreviews() {
       c.width = p.width; c.height = p.height;
       const g = c.getContext("2d");
       g.drawImage(img, 0, 0);
-      g.fillStyle = "#3cff8c";
-      for (const k of p.keypoints_2d || []) {
-        if (k) { g.beginPath(); g.arc(k[0], k[1], 2.5, 0, 2 * Math.PI); g.fill(); }
+      for (const person of p.people || []) {  // which 2D skeleton went to which person
+        g.fillStyle = colour(person.id);
+        for (const k of person.keypoints_2d || []) {
+          if (k) { g.beginPath(); g.arc(k[0], k[1], 2.5, 0, 2 * Math.PI); g.fill(); }
+        }
       }
       g.fillStyle = "#ffffff"; g.fillText(p.camera_id, 4, 12);
     };

@@ -31,15 +31,22 @@ from syncpose.skeleton import JOINTS
 TOKEN = "s3cret-token"
 
 
-def pose(seq: int) -> tuple[PoseResult, dict[str, Any]]:
-    positions = np.full((len(JOINTS), 3), 0.1 * seq, dtype=np.float32)
-    positions[3] = np.nan
+def pose(seq: int, people: int = 1) -> tuple[PoseResult, dict[str, Any]]:
+    """Person 1 (and with ``people`` 2, person 4 beside them) at 0.1 * seq."""
+    positions = np.full((people, len(JOINTS), 3), 0.1 * seq, dtype=np.float32)
+    positions[:, 3] = np.nan
+    positions[1:, :, 0] += 1.0
+    ids = [1, 4][:people]
     msg = PoseResult(
         bundle_seq=seq, t_ref_ns=1_000_000_000 + seq * 33_333_333, calibration_id="abc",
         joint_names=list(JOINTS), camera_ids=["cam0", "cam1"], views_used=["cam0", "cam1"],
+        person_ids=ids, people_views=[["cam0", "cam1"]] * people,
         method="denoiser", detector="synthetic", latency_ms={"detect": 3.0, "total": 9.0},
     )  # fmt: skip
-    arrays = {"positions": positions, "uncertainty": np.full(len(JOINTS), 0.01, np.float32)}
+    arrays = {
+        "positions": positions,
+        "uncertainty": np.full((people, len(JOINTS)), 0.01, np.float32),
+    }
     return msg, arrays
 
 
@@ -56,8 +63,8 @@ class Rig:
             calibration=default_rig(2), rig_fps=30.0, rig_name="test",
         )  # fmt: skip
 
-    def feed(self, seq: int) -> dict[str, Any]:
-        msg, arrays = pose(seq)
+    def feed(self, seq: int, people: int = 1) -> dict[str, Any]:
+        msg, arrays = pose(seq, people)
         data = pose_json(msg, arrays)
         self.hub.on_pose(data)
         self.metrics.on_pose(msg)
@@ -72,7 +79,7 @@ def auth() -> dict[str, str]:
 def test_status_rig_and_pose_endpoints(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     with TestClient(rig.app) as client:
-        assert client.get("/api/version").json()["schema_version"] == 1
+        assert client.get("/api/version").json()["schema_version"] == 2
         assert client.get("/api/pose/latest").status_code == 404
         rig.hub.on_rig(
             RigStatus(
@@ -98,12 +105,18 @@ def test_status_rig_and_pose_endpoints(tmp_path: Path) -> None:
         assert cams[0]["offset_ms"] == -4.2 and cams[0]["drops"] == 1
         assert cams[0]["worker_state"] == "running"
         latest = client.get("/api/pose/latest").json()
-        assert latest["bundle_seq"] == 1 and latest["positions"][3] is None
-        assert latest["positions"][0] == pytest.approx([0.1, 0.1, 0.1])
+        (person,) = latest["people"]
+        assert latest["bundle_seq"] == 1 and latest["person_ids"] == [1]
+        assert person["id"] == 1 and person["positions"][3] is None
+        assert person["positions"][0] == pytest.approx([0.1, 0.1, 0.1])
+        rig.feed(2, people=2)
+        latest = client.get("/api/pose/latest").json()
+        assert [p["id"] for p in latest["people"]] == [1, 4]
+        assert latest["people"][1]["positions"][0] == pytest.approx([1.2, 0.2, 0.2])
         calib = client.get("/api/calibration").json()
         assert len(calib["cameras"]) == 2 and calib["calibration_id"] == default_rig(2).id
         text = client.get("/metrics").text
-        assert 'syncpose_stage_latency_seconds_count{stage="detect"} 1.0' in text
+        assert 'syncpose_stage_latency_seconds_count{stage="detect"} 2.0' in text  # two poses
         assert client.get("/openapi.json").json()["paths"]["/api/recordings"]
 
 
@@ -134,11 +147,38 @@ def test_recordings_lifecycle_and_exports(tmp_path: Path) -> None:
                 ).content
             )
         ) as z:
-            assert z["positions"].shape == (5, len(JOINTS), 3)  # fmt: skip
+            assert z["positions"].shape == (5, 1, len(JOINTS), 3)  # fmt: skip
+            assert z["person_ids"].tolist() == [1]
         # Restart: a new store on the same folder lists the recording.
         assert [r["id"] for r in RecordingStore(rig.settings.recordings_dir).recordings()] == [
             rec_id
         ]
+
+
+def test_a_recording_of_two_people_exports_both(tmp_path: Path) -> None:
+    import zipfile
+
+    rig = Rig(tmp_path)
+    with TestClient(rig.app) as client:
+        rec_id = client.post("/api/recordings", json={"name": "pair"}).json()["id"]
+        for k in range(4):
+            rig.feed(k, people=1 if k == 0 else 2)  # the second person from tick 1
+        client.post("/api/recordings/stop")
+        npz = client.get(f"/api/recordings/{rec_id}/download", params={"format": "npz"})
+        with np.load(io.BytesIO(npz.content)) as z:
+            assert z["positions"].shape == (4, 2, len(JOINTS), 3)
+            assert z["person_ids"].tolist() == [1, 4]
+            assert (
+                np.isnan(z["positions"][0, 1]).all() and np.isfinite(z["positions"][1, 1, 0]).all()
+            )
+        trc = client.get(f"/api/recordings/{rec_id}/download", params={"format": "trc"})
+        assert trc.status_code == 200 and trc.headers["content-disposition"].endswith('.zip"')
+        names = zipfile.ZipFile(io.BytesIO(trc.content)).namelist()
+        assert names == [f"{rec_id}_P1.trc", f"{rec_id}_P4.trc"]
+        csv_rows = client.get(f"/api/recordings/{rec_id}/download", params={"format": "csv"})
+        assert [r.split(",")[2] for r in csv_rows.text.splitlines()[1:]] == [
+            "1", "1", "4", "1", "4", "1", "4"
+        ]  # fmt: skip
 
 
 def test_bad_input_gets_clear_4xx(tmp_path: Path) -> None:
@@ -248,7 +288,8 @@ store.start("crash")
 k = 0
 while True:
     store.add({"bundle_seq": k, "t_ref_ns": 10**9 + k * 33_333_333, "joint_names": ["a"],
-               "positions": [[0.0, 0.0, float(k)]], "uncertainty": [0.01],
+               "people": [{"id": 1, "positions": [[0.0, 0.0, float(k)]], "uncertainty": [0.01],
+                           "views_used": ["cam0", "cam1"]}],
                "views_used": ["cam0", "cam1"]})
     k += 1
     if k == 200:
@@ -275,7 +316,7 @@ def test_recording_survives_a_killed_process(tmp_path: Path) -> None:
     lines = store.read_lines(meta["id"])
     assert [x["bundle_seq"] for x in lines] == list(range(len(lines)))
     track = store.track(meta["id"], 30.0)
-    assert track.positions.shape == (len(lines), 1, 3)
+    assert track.positions.shape == (len(lines), 1, 1, 3)
     # A torn last line (a crash mid-write) is skipped, the rest still reads.
     with (root / meta["id"] / "poses.jsonl").open("a") as fh:
         fh.write('{"bundle_seq": 99999, "t_ref')
@@ -383,16 +424,17 @@ def test_a_preview_carries_the_keypoints_of_the_pose_made_from_its_own_frame(
                 publish_message(cam, Frame(header=header), image=image)
                 time.sleep(0.05)
                 msg, arrays = pose(seq)
-                kp = np.full((2, len(JOINTS), 3), np.nan, np.float32)
-                kp[0, :, :] = [10.0 + seq, 20.0, 0.9]  # this frame's keypoints, cam0's row
+                kp = np.full((1, 2, len(JOINTS), 3), np.nan, np.float32)
+                kp[0, 0, :, :] = [10.0 + seq, 20.0, 0.9]  # this frame's keypoints, cam0's row
                 frame_msg = msg.model_copy(update={"frame_seqs": {"cam0": seq}})
                 publish_message(poses, frame_msg, **arrays, keypoints_2d=kp)
                 time.sleep(0.02)
             deadline = time.monotonic() + 10.0
             while time.monotonic() < deadline and len([s for s in seen if seen[s]]) < 5:
                 got = ws.receive_json()
-                seen[got["seq"]] = got["keypoints_2d"]
-        with_dots = {s: k for s, k in seen.items() if k}
+                seen[got["seq"]] = [p["keypoints_2d"] for p in got["people"] if p["id"] == 1]
+        assert all(len(k) <= 1 for k in seen.values())
+        with_dots = {s: k[0] for s, k in seen.items() if k}
         assert len(with_dots) >= 5
         for seq, keypoints in with_dots.items():
             assert keypoints[0] == pytest.approx([(10.0 + seq) * 0.5, 10.0, 0.9], abs=1e-4)

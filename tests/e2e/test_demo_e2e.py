@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,30 @@ def no_process_left(sid: int, timeout_s: float = 10.0) -> bool:
     return session_processes(sid) == []
 
 
+@contextmanager
+def running_demo(tmp_path: Path, *args: str) -> Iterator[tuple[str, int, subprocess.Popen[str]]]:
+    """``syncpose demo *args`` on free ports, stopped with Ctrl-C (then killed) at the end:
+    yields the server's base URL, its port and the process."""
+    port = free_port_block(1)
+    bus = free_port_block(8)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncpose", "demo", *args, "--port", str(port),
+         "--bus-port", str(bus), "--recordings", str(tmp_path / "rec")],
+        cwd=ROOT, stdout=(tmp_path / "demo.log").open("w"), stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}", port, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
 def wait_for_poses(base: str, proc: subprocess.Popen[str], timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -59,16 +85,7 @@ def wait_for_poses(base: str, proc: subprocess.Popen[str], timeout_s: float = 90
 
 @pytest.mark.slow
 def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> None:
-    port = free_port_block(1)
-    bus = free_port_block(8)
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncpose", "demo", "--seconds", "180", "--port", str(port),
-         "--bus-port", str(bus), "--recordings", str(tmp_path / "rec")],
-        cwd=ROOT, stdout=(tmp_path / "demo.log").open("w"), stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
+    with running_demo(tmp_path, "--seconds", "180") as (base, port, proc):
         wait_for_poses(base, proc)
         calib = get(f"{base}/api/calibration")
         rig = Rig(
@@ -85,10 +102,16 @@ def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> N
                 poses.append(json.loads(ws.recv(timeout=10)))
         errors: dict[str, list[float]] = {"demo": [], "dlt": []}
         for pose in poses[5:]:
+            if not pose["people"]:
+                continue
+            (person,) = pose["people"]  # one person in the demo scene, one followed
             truth = np.array(get(f"{base}/api/demo/truth?t_ns={pose['t_ref_ns']}")["positions"])
-            ours = np.array([[np.nan] * 3 if p is None else p for p in pose["positions"]])
+            ours = np.array([[np.nan] * 3 if p is None else p for p in person["positions"]])
             kp = np.array(
-                [[[np.nan] * 3 if j is None else j for j in view] for view in pose["keypoints_2d"]]
+                [
+                    [[np.nan] * 3 if j is None else j for j in view]
+                    for view in person["keypoints_2d"]
+                ]
             )
             dlt = triangulate(rig, kp[..., :2], np.nan_to_num(kp[..., 2]),
                               max_error_px=reject_px(rig)).points  # fmt: skip
@@ -99,15 +122,29 @@ def test_demo_streams_poses_better_than_dlt_and_stops_clean(tmp_path: Path) -> N
         assert len(errors["demo"]) > 100 * 10, "too few joints compared"
         assert mpjpe["demo"] < mpjpe["dlt"], mpjpe
         assert mpjpe["demo"] < 30.0, mpjpe
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
-        try:
-            code = proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-    assert code in (0, 130)
+    assert proc.returncode in (0, 130)
+    assert no_process_left(proc.pid)
+
+
+@pytest.mark.slow
+def test_demo_with_two_people_streams_both_with_steady_ids(tmp_path: Path) -> None:
+    """``syncpose demo --people 2``: two simulated people walking paths that cross; the stream
+    carries both, each keeping its id, never one body made of the two."""
+    with running_demo(tmp_path, "--people", "2", "--seconds", "120") as (base, port, proc):
+        wait_for_poses(base, proc)
+        time.sleep(5.0)  # every camera up and both people confirmed
+        poses: list[dict[str, Any]] = []
+        with connect(f"ws://127.0.0.1:{port}/ws/poses") as ws:
+            while len(poses) < 150:
+                poses.append(json.loads(ws.recv(timeout=10)))
+        both = [p for p in poses if len(p["people"]) == 2]
+        assert len(both) > 0.8 * len(poses)
+        ids = {tuple(p["person_ids"]) for p in both}
+        assert len(ids) == 1, ids  # the same two ids throughout
+        for pose in both:
+            pelvis = [np.array(person["positions"][0] or [np.nan] * 3) for person in pose["people"]]
+            gap = float(np.linalg.norm(pelvis[0] - pelvis[1]))
+            assert not gap < 0.3, gap  # two bodies, never one made of both
     assert no_process_left(proc.pid)
 
 
@@ -123,18 +160,9 @@ def test_demo_on_replayed_real_video(tmp_path: Path) -> None:
     videos.mkdir()
     for name in ("cam01.mp4", "cam02.mp4"):
         (videos / name).symlink_to(base_dir / "videos" / name)
-    port = free_port_block(1)
-    bus = free_port_block(8)
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncpose", "demo", "--video", str(videos),
-         "--calibration", str(base_dir / "Calib_qualisys.toml"), "--frame-step", "4",
-         "--seconds", "120", "--port", str(port), "--bus-port", str(bus),
-         "--recordings", str(tmp_path / "rec")],
-        cwd=ROOT, stdout=(tmp_path / "demo.log").open("w"), stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
+    args = ["--video", str(videos), "--calibration", str(base_dir / "Calib_qualisys.toml"),
+            "--frame-step", "4", "--seconds", "120"]  # fmt: skip
+    with running_demo(tmp_path, *args) as (base, _, proc):
         wait_for_poses(base, proc)
         deadline = time.monotonic() + 30
         pose: dict[str, Any] = {}
@@ -145,16 +173,8 @@ def test_demo_on_replayed_real_video(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert pose["detector"] == "mediapipe-blazepose-full"
         assert pose["views_used"] == ["cam01", "cam02"], pose.get("reason")
-        known = [p for p in pose["positions"] if p is not None]
+        known = [p for p in pose["people"][0]["positions"] if p is not None]
         assert len(known) >= 12
         heights = [p[2] for p in known]  # a standing person, metres above the lab floor
         assert 1.0 < max(heights) - min(heights) < 2.2
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
     assert no_process_left(proc.pid)

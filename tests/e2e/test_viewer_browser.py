@@ -64,29 +64,42 @@ def new_page(pw: Any, errors: list[str], console: bool = True) -> tuple[Any, Any
     return browser, page
 
 
-def moving_pose(k: int) -> tuple[PoseResult, dict[str, Any]]:
+def moving_pose(k: int, people: int = 1) -> tuple[PoseResult, dict[str, Any]]:
+    """``people`` copies of a motion-capture pose walking about, 1.2 m apart, ids 1, 2, …"""
     from syncpose.motion import load_motion
 
     clip = load_motion("bundled").clips[0]
     joints = MOCAP.apply(clip.positions[(k * 2) % len(clip.positions)])[0]
     joints[:, :2] -= joints[0, :2]
     joints[:, 0] += 0.8 * math.sin(k / 10.0)  # and walk about, so it visibly moves
+    shift = np.array([0.0, 1.2, 0.0])
+    everyone = np.stack([joints + (p - 0.5 * (people - 1)) * shift for p in range(people)])
     msg = PoseResult(
         bundle_seq=k, t_ref_ns=k * 33_333_333, calibration_id="x", joint_names=list(JOINTS),
         camera_ids=["cam0"], views_used=["cam0", "cam1"], method="denoiser",
         detector="synthetic", latency_ms={"total": 5.0},
+        person_ids=list(range(1, people + 1)), people_views=[["cam0", "cam1"]] * people,
     )  # fmt: skip
     arrays = {
-        "positions": joints.astype(np.float32),
-        "uncertainty": np.full(len(JOINTS), 0.01, np.float32),
+        "positions": everyone.astype(np.float32),
+        "uncertainty": np.full((people, len(JOINTS)), 0.01, np.float32),
     }
     return msg, arrays
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+def _colour_pixels(png: bytes, rgb: tuple[int, int, int]) -> int:
+    """Pixels of ``png`` within a few levels of ``rgb``."""
+    import cv2
+
+    image = np.asarray(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+    bgr = np.array(rgb[::-1], dtype=np.int16)
+    return int((np.abs(image.astype(np.int16) - bgr).max(-1) <= 12).sum())
+
+
+@contextmanager
+def live_viewer(tmp_path: Path, people: int = 1) -> Iterator[int]:
+    """A server with a 4-camera calibration fed 30 moving poses a second of ``people``, served
+    on the port it yields."""
     port = free_port_block(1)
     settings = ServerConfig(port=port, recordings_dir=tmp_path / "rec")
     hub = PoseHub()
@@ -99,27 +112,51 @@ def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> N
     def feed() -> None:
         k = 0
         while not stop.is_set():
-            hub.on_pose(pose_json(*moving_pose(k)))
+            hub.on_pose(pose_json(*moving_pose(k, people)))
             k += 1
             time.sleep(1 / 30)
 
     feeder = threading.Thread(target=feed, daemon=True)
-    errors: list[str] = []
     with served(app, port):
         feeder.start()
         try:
-            with sync_api.sync_playwright() as pw:
-                browser, page = new_page(pw, errors)
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.wait_for_function("Number(document.getElementById('scene').dataset.poses) > 5")
-                canvas = page.locator("#scene")
-                first = canvas.screenshot()
-                page.wait_for_timeout(700)
-                second = canvas.screenshot()
-                status = page.locator("#status").inner_text()
-                browser.close()
+            yield port
         finally:
             stop.set()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_viewer_draws_two_people_each_in_their_colour(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    errors: list[str] = []
+    with live_viewer(tmp_path, people=2) as port, sync_api.sync_playwright() as pw:
+        browser, page = new_page(pw, errors)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("document.getElementById('scene').dataset.skeletons === '1,2'")
+        shot = page.locator("#scene").screenshot()
+        browser.close()
+    assert errors == []
+    # person 1's bones in amber, person 2's in blue (the viewer's palette), both on screen
+    assert _colour_pixels(shot, (0xFF, 0xC8, 0x3C)) > 100
+    assert _colour_pixels(shot, (0x3C, 0xC8, 0xFF)) > 100
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_viewer_loads_without_errors_and_the_skeleton_moves(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    errors: list[str] = []
+    with live_viewer(tmp_path) as port, sync_api.sync_playwright() as pw:
+        browser, page = new_page(pw, errors)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("Number(document.getElementById('scene').dataset.poses) > 5")
+        canvas = page.locator("#scene")
+        first = canvas.screenshot()
+        page.wait_for_timeout(700)
+        second = canvas.screenshot()
+        status = page.locator("#status").inner_text()
+        browser.close()
     assert errors == []
     assert status == "live"
     assert first != second, "the skeleton did not move"
