@@ -1,9 +1,17 @@
 """Pose streams on disk: JSON, CSV, NPZ, TRC (OpenSim) and C3D, chosen by the file's extension.
 
-A :class:`PoseTrack` holds K poses of one skeleton: ``t_s`` (K,) seconds from the first tick,
-``positions`` (K, J, 3) metres in the rig's world frame (Z up; NaN = joint unknown),
-``uncertainty`` (K, J) metres, ``bundle_seq`` (K,), ``views_used`` (K lists of camera ids),
-optionally ``keypoints_2d`` (K, V, J, 3) (x px, y px, confidence per rig camera), and metadata.
+A :class:`PoseTrack` holds K ticks of P people of one skeleton: ``t_s`` (K,) seconds from the
+first tick, ``person_ids`` (P,) the people's ids, ``positions`` (K, P, J, 3) metres in the rig's
+world frame (Z up; NaN = joint unknown, all NaN where the person is absent), ``uncertainty``
+(K, P, J) metres, ``bundle_seq`` (K,), ``views_used`` (K lists of camera ids), optionally
+``keypoints_2d`` (K, P, V, J, 3) (x px, y px, confidence per rig camera), ``frame_index`` (K,)
+(the input frame of each tick, for keypoint-file input), and metadata.
+
+Several people: JSON frames list the people present (``id``, ``positions``, ``uncertainty``);
+CSV has a ``person`` column (one row per person present, one empty row for a tick with
+nobody); NPZ keeps the arrays as above; TRC is one file per person when there are several
+(``name_P1.trc``, ``name_P2.trc``, …, as Pose2Sim names them: :func:`trc_paths`); C3D labels
+the points ``P1_pelvis``, … .
 
 C3D (:mod:`syncpose.c3d`) holds the points in millimetres, Z up as recorded, unknown points
 with a negative residual. TRC is written for OpenSim, which expects Y up: a point (x, y, z)
@@ -25,16 +33,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from syncpose.arrays import AnyArray, FloatArray, IntArray
+from syncpose.arrays import AnyArray, BoolArray, FloatArray, IntArray
 
 FORMATS = (".json", ".csv", ".npz", ".trc", ".c3d")
 FORMAT_NAME = "syncpose-poses"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: several people (version 1 files, one person, still read)
 
 
 @dataclass
 class PoseTrack:
-    """K poses of one skeleton (see the module docstring for shapes)."""
+    """K ticks of P people (see the module docstring for shapes). ``positions`` (K, J, 3) and
+    ``uncertainty`` (K, J) without ``person_ids`` are one person, id 1."""
 
     joint_names: list[str]
     t_s: FloatArray
@@ -46,29 +55,59 @@ class PoseTrack:
     camera_ids: list[str] = field(default_factory=list)
     keypoints_2d: FloatArray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    person_ids: IntArray | None = None
+    frame_index: IntArray | None = None
 
     def __post_init__(self) -> None:
         K, J = len(self.t_s), len(self.joint_names)
+        if self.person_ids is None and self.positions.ndim == 3:  # one person
+            self.positions = self.positions[:, None]
+            self.uncertainty = self.uncertainty[:, None]
+            if self.keypoints_2d is not None:
+                self.keypoints_2d = self.keypoints_2d[:, None]
+            self.person_ids = np.array([1], dtype=np.int64)
+        ids = np.asarray(self.person_ids if self.person_ids is not None else [], dtype=np.int64)
+        self.person_ids = ids
+        P = len(ids)
         checks = {
-            "positions": (self.positions.shape, (K, J, 3)),
-            "uncertainty": (self.uncertainty.shape, (K, J)),
+            "positions": (self.positions.shape, (K, P, J, 3)),
+            "uncertainty": (self.uncertainty.shape, (K, P, J)),
             "bundle_seq": (self.bundle_seq.shape, (K,)),
         }
+        if self.frame_index is not None:
+            checks["frame_index"] = (self.frame_index.shape, (K,))
+        if self.keypoints_2d is not None:
+            checks["keypoints_2d"] = (self.keypoints_2d.shape[:2], (K, P))
         for name, (got, want) in checks.items():
             if tuple(got) != want:
                 raise ValueError(f"pose track: {name} has shape {tuple(got)}, expected {want}")
         if len(self.views_used) != K:
             raise ValueError(f"pose track: {len(self.views_used)} views_used lists for {K} poses")
+        if len(set(ids.tolist())) != P:
+            raise ValueError(f"pose track: person ids {ids.tolist()} repeat")
 
     def __len__(self) -> int:
         return len(self.t_s)
 
     @property
+    def ids(self) -> list[int]:
+        return [int(i) for i in np.asarray(self.person_ids)]
+
+    @property
+    def present(self) -> BoolArray:
+        """(K, P) whether each person has a joint at each tick."""
+        return np.asarray(np.isfinite(self.positions).all(-1).any(-1))
+
+    @property
     def solved_fraction(self) -> float:
-        """Share of poses with at least one joint known."""
+        """Share of ticks with at least one person with a joint known."""
         if not len(self):
             return 0.0
-        return float(np.isfinite(self.positions).all(-1).any(-1).mean())
+        return float(self.present.any(-1).mean())
+
+    def person(self, person_id: int) -> FloatArray:
+        """(K, J, 3) one person's joints (NaN where absent)."""
+        return np.asarray(self.positions[:, self.ids.index(person_id)])
 
 
 def check_pose_path(path: str | Path) -> Path:
@@ -81,7 +120,8 @@ def check_pose_path(path: str | Path) -> Path:
 
 
 def write_poses(path: str | Path, track: PoseTrack) -> Path:
-    """Write ``track`` in the format of ``path``'s extension (one of :data:`FORMATS`)."""
+    """Write ``track`` in the format of ``path``'s extension (one of :data:`FORMATS`); the path
+    written (for TRC with several people, the first person's: :func:`trc_paths` has all)."""
     path = check_pose_path(path)
     suffix = path.suffix.lower()
     writers = {
@@ -92,6 +132,8 @@ def write_poses(path: str | Path, track: PoseTrack) -> Path:
         ".c3d": _write_c3d,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".trc" and len(track.ids) > 1:
+        return _write_trc_people(path, track)
     tmp = path.with_name(path.name + ".part")
     writers[suffix](tmp, track)
     tmp.replace(path)  # never leave a half-written file under the final name
@@ -119,6 +161,7 @@ def read_poses(path: str | Path) -> PoseTrack:
 def _read_npz(path: Path) -> PoseTrack:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
+        several = int(meta.get("version", 1)) >= 2
         return PoseTrack(
             joint_names=list(meta["joint_names"]),
             t_s=z["t_s"],
@@ -130,6 +173,8 @@ def _read_npz(path: Path) -> PoseTrack:
             camera_ids=list(meta["camera_ids"]),
             keypoints_2d=z.get("keypoints_2d"),
             metadata=meta["metadata"],
+            person_ids=z["person_ids"] if several else None,
+            frame_index=z.get("frame_index"),
         )
 
 
@@ -139,16 +184,37 @@ def _read_json(path: Path) -> PoseTrack:
         raise ValueError(f"not a {FORMAT_NAME} file")
     frames = data["frames"]
     J = len(data["joint_names"])
+    common: dict[str, Any] = {
+        "joint_names": list(data["joint_names"]),
+        "t_s": np.array([f["t_s"] for f in frames], dtype=np.float64),
+        "bundle_seq": np.array([f["bundle_seq"] for f in frames], dtype=np.int64),
+        "views_used": [list(f["views_used"]) for f in frames],
+        "fps": float(data["fps"]),
+        "camera_ids": list(data.get("camera_ids", [])),
+        "metadata": data.get("metadata", {}),
+    }
+    if "frame_index" in (frames[0] if frames else {}):
+        common["frame_index"] = np.array([f["frame_index"] for f in frames], dtype=np.int64)
+    if int(data.get("version", 1)) < 2:  # one person
+        return PoseTrack(
+            positions=from_json([f["positions"] for f in frames], (J, 3)),
+            uncertainty=from_json([f["uncertainty"] for f in frames], (J,)),
+            **common,
+        )
+    ids = sorted({int(p["id"]) for f in frames for p in f["people"]})
+    where = {pid: i for i, pid in enumerate(ids)}
+    positions = np.full((len(frames), len(ids), J, 3), np.nan)
+    uncertainty = np.full((len(frames), len(ids), J), np.nan)
+    for k, f in enumerate(frames):
+        for p in f["people"]:
+            i = where[int(p["id"])]
+            positions[k, i] = from_json([p["positions"]], (J, 3))[0]
+            uncertainty[k, i] = from_json([p["uncertainty"]], (J,))[0]
     return PoseTrack(
-        joint_names=list(data["joint_names"]),
-        t_s=np.array([f["t_s"] for f in frames], dtype=np.float64),
-        positions=from_json([f["positions"] for f in frames], (J, 3)),
-        uncertainty=from_json([f["uncertainty"] for f in frames], (J,)),
-        bundle_seq=np.array([f["bundle_seq"] for f in frames], dtype=np.int64),
-        views_used=[list(f["views_used"]) for f in frames],
-        fps=float(data["fps"]),
-        camera_ids=list(data.get("camera_ids", [])),
-        metadata=data.get("metadata", {}),
+        positions=positions,
+        uncertainty=uncertainty,
+        person_ids=np.array(ids, dtype=np.int64),
+        **common,
     )
 
 
@@ -188,22 +254,31 @@ def from_json(rows: list[Any], shape: tuple[int, ...]) -> FloatArray:
 
 def _write_json(path: Path, track: PoseTrack) -> None:
     frames = []
+    present = track.present
     for k in range(len(track)):
-        pos = track.positions[k]
-        frames.append(
-            {
-                "t_s": round(float(track.t_s[k]), 6),
-                "bundle_seq": int(track.bundle_seq[k]),
-                "positions": json_points(pos),
-                "uncertainty": json_values(track.uncertainty[k]),
-                "views_used": track.views_used[k],
-            }
-        )
+        frame: dict[str, Any] = {
+            "t_s": round(float(track.t_s[k]), 6),
+            "bundle_seq": int(track.bundle_seq[k]),
+            "views_used": track.views_used[k],
+            "people": [
+                {
+                    "id": pid,
+                    "positions": json_points(track.positions[k, i]),
+                    "uncertainty": json_values(track.uncertainty[k, i]),
+                }
+                for i, pid in enumerate(track.ids)
+                if present[k, i]
+            ],
+        }
+        if track.frame_index is not None:
+            frame["frame_index"] = int(track.frame_index[k])
+        frames.append(frame)
     doc = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "joint_names": track.joint_names,
         "camera_ids": track.camera_ids,
+        "person_ids": track.ids,
         "fps": track.fps,
         "units": "m",
         "up": "+z",
@@ -214,19 +289,26 @@ def _write_json(path: Path, track: PoseTrack) -> None:
 
 
 def _write_csv(path: Path, track: PoseTrack) -> None:
+    present = track.present
+    J = len(track.joint_names)
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        header = ["t_s", "bundle_seq", "views_used"]
+        header = ["t_s", "bundle_seq", "person", "views_used"]
         for name in track.joint_names:
             header += [f"{name}_x", f"{name}_y", f"{name}_z", f"{name}_uncertainty"]
         out.writerow(header)
         for k in range(len(track)):
-            row: list[Any] = [f"{track.t_s[k]:.6f}", int(track.bundle_seq[k])]
-            row.append(" ".join(track.views_used[k]))
-            for j in range(len(track.joint_names)):
-                p, u = track.positions[k, j], track.uncertainty[k, j]
-                row += [f"{v:.6f}" if math.isfinite(v) else "" for v in (*p, u)]
-            out.writerow(row)
+            head: list[Any] = [f"{track.t_s[k]:.6f}", int(track.bundle_seq[k])]
+            views = " ".join(track.views_used[k])
+            people = [i for i in range(len(track.ids)) if present[k, i]]
+            if not people:
+                out.writerow([*head, "", views] + [""] * (4 * J))
+            for i in people:
+                row: list[Any] = [*head, track.ids[i], views]
+                for j in range(J):
+                    p, u = track.positions[k, i, j], track.uncertainty[k, i, j]
+                    row += [f"{v:.6f}" if math.isfinite(v) else "" for v in (*p, u)]
+                out.writerow(row)
 
 
 def _write_npz(path: Path, track: PoseTrack) -> None:
@@ -241,6 +323,7 @@ def _write_npz(path: Path, track: PoseTrack) -> None:
     }
     arrays: dict[str, Any] = {
         "t_s": track.t_s,
+        "person_ids": np.asarray(track.person_ids),
         "positions": track.positions,
         "uncertainty": track.uncertainty,
         "bundle_seq": track.bundle_seq,
@@ -248,15 +331,41 @@ def _write_npz(path: Path, track: PoseTrack) -> None:
     }
     if track.keypoints_2d is not None:
         arrays["keypoints_2d"] = track.keypoints_2d
+    if track.frame_index is not None:
+        arrays["frame_index"] = track.frame_index
     with path.open("wb") as fh:
         np.savez_compressed(fh, **arrays)
 
 
+def trc_paths(path: str | Path, person_ids: Sequence[int]) -> list[Path]:
+    """Where a TRC export of ``path`` puts each person: ``path`` itself for one person, else
+    ``<stem>_P<id>.trc`` beside it."""
+    path = Path(path)
+    if len(person_ids) <= 1:
+        return [path]
+    stem = path.name.removesuffix(".part").removesuffix(path.suffix)
+    return [path.with_name(f"{stem}_P{pid}{path.suffix}") for pid in person_ids]
+
+
 def _write_trc(path: Path, track: PoseTrack) -> None:
+    _write_trc_person(path, path.name.removesuffix(".part"), track, 0)
+
+
+def _write_trc_people(path: Path, track: PoseTrack) -> Path:
+    """One TRC per person (:func:`trc_paths`); the first one's path."""
+    targets = trc_paths(path, track.ids)
+    for i, target in enumerate(targets):
+        tmp = target.with_name(target.name + ".part")
+        _write_trc_person(tmp, target.name, track, i)
+        tmp.replace(target)
+    return targets[0]
+
+
+def _write_trc_person(path: Path, name: str, track: PoseTrack, i: int) -> None:
     K, J = len(track), len(track.joint_names)
     rate = f"{track.fps:g}"
     lines = [
-        f"PathFileType\t4\t(X/Y/Z)\t{path.name.removesuffix('.part')}",
+        f"PathFileType\t4\t(X/Y/Z)\t{name}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
         "OrigDataStartFrame\tOrigNumFrames",
         f"{rate}\t{rate}\t{K}\t{J}\tm\t{rate}\t1\t{K}",
@@ -264,9 +373,8 @@ def _write_trc(path: Path, track: PoseTrack) -> None:
         "\t\t" + "\t".join(f"X{j + 1}\tY{j + 1}\tZ{j + 1}" for j in range(J)),
         "",
     ]
-    y_up = np.stack(
-        [track.positions[..., 0], track.positions[..., 2], -track.positions[..., 1]], -1
-    )
+    pos = track.positions[:, i]
+    y_up = np.stack([pos[..., 0], pos[..., 2], -pos[..., 1]], -1)
     for k in range(K):
         values = (f"{v:.6f}" if math.isfinite(v) else "" for v in y_up[k].reshape(-1))
         lines.append(f"{k + 1}\t{track.t_s[k]:.6f}\t" + "\t".join(values))
@@ -276,38 +384,56 @@ def _write_trc(path: Path, track: PoseTrack) -> None:
 def _write_c3d(path: Path, track: PoseTrack) -> None:
     from syncpose.c3d import write_c3d
 
-    write_c3d(path, track.joint_names, track.positions, track.fps)
+    K, P, J = track.positions.shape[:3]
+    if P == 1:
+        write_c3d(path, track.joint_names, track.positions[:, 0], track.fps)
+        return
+    labels = [f"P{pid}_{name}" for pid in track.ids for name in track.joint_names]
+    write_c3d(path, labels, track.positions.reshape(K, P * J, 3), track.fps)
 
 
 def track_from_results(
     results: Sequence[tuple[Any, dict[str, AnyArray]]],
     fps: float,
     metadata: dict[str, Any] | None = None,
+    frame_index: Sequence[int] | None = None,
 ) -> PoseTrack:
-    """A track from ``(PoseResult, arrays)`` pairs (as the inference worker publishes them)."""
+    """A track from ``(PoseResult, arrays)`` pairs (as the inference worker publishes them):
+    everyone who appears, by id, NaN where absent."""
     if not results:
         raise ValueError("no poses to write")
     first = results[0][0]
     t0 = first.t_ref_ns
+    ids = sorted({int(pid) for m, _ in results for pid in m.person_ids})
+    where = {pid: i for i, pid in enumerate(ids)}
+    K, P, J, V = len(results), len(ids), len(first.joint_names), len(first.camera_ids)
+    positions = np.full((K, P, J, 3), np.nan)
+    uncertainty = np.full((K, P, J), np.nan)
     has_2d = all("keypoints_2d" in arrays for _, arrays in results)
+    kp2d = np.full((K, P, V, J, 3), np.nan) if has_2d else None
+    for k, (m, a) in enumerate(results):
+        for row, pid in enumerate(m.person_ids):
+            i = where[int(pid)]
+            positions[k, i] = np.asarray(a["positions"], np.float64)[row]
+            uncertainty[k, i] = np.asarray(a["uncertainty"], np.float64)[row]
+            if kp2d is not None:
+                kp2d[k, i] = np.asarray(a["keypoints_2d"], np.float64)[row]
     return PoseTrack(
         joint_names=list(first.joint_names),
         t_s=np.array([(m.t_ref_ns - t0) / 1e9 for m, _ in results]),
-        positions=np.stack([np.asarray(a["positions"], np.float64) for _, a in results]),
-        uncertainty=np.stack([np.asarray(a["uncertainty"], np.float64) for _, a in results]),
+        positions=positions,
+        uncertainty=uncertainty,
         bundle_seq=np.array([m.bundle_seq for m, _ in results], dtype=np.int64),
         views_used=[list(m.views_used) for m, _ in results],
         fps=fps,
         camera_ids=list(first.camera_ids),
-        keypoints_2d=(
-            np.stack([np.asarray(a["keypoints_2d"], np.float64) for _, a in results])
-            if has_2d
-            else None
-        ),
+        keypoints_2d=kp2d,
         metadata={
             "calibration_id": first.calibration_id,
             "method": first.method,
             "detector": first.detector,
             **(metadata or {}),
         },
+        person_ids=np.array(ids, dtype=np.int64),
+        frame_index=None if frame_index is None else np.asarray(frame_index, dtype=np.int64),
     )

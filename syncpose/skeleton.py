@@ -191,4 +191,55 @@ HALPE26 = _build(
     },
 )
 
-MAPS: dict[str, SkeletonMap] = {m.name: m for m in (MOCAP, BLAZEPOSE33, COCO17, HALPE26)}
+#: OpenPose BODY_25: COCO's points in OpenPose's order with a real neck and mid-hip, and feet.
+BODY25_NAMES: tuple[str, ...] = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+    "left_elbow", "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip",
+    "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe",
+    "right_heel",
+)  # fmt: skip
+BODY25 = _build(
+    "body25",
+    BODY25_NAMES,
+    {
+        **_LIMBS,
+        "pelvis": ("mid_hip",),
+        "neck": ("neck",),
+        "head": ("left_ear", "right_ear"),
+        "l_foot": ("left_big_toe",),
+        "r_foot": ("right_big_toe",),
+    },
+)
+
+#: OpenPose BODY_25B (the experimental model Pose2Sim uses by default): COCO's 17 in COCO's
+#: order, then the upper neck, the head top and the six foot points.
+BODY25B_NAMES: tuple[str, ...] = (
+    *COCO17_NAMES, "upper_neck", "head_top", "left_big_toe", "left_small_toe", "left_heel",
+    "right_big_toe", "right_small_toe", "right_heel",
+)  # fmt: skip
+BODY25B = _build(
+    "body25b",
+    BODY25B_NAMES,
+    {
+        **_LIMBS,
+        "pelvis": ("left_hip", "right_hip"),
+        "neck": ("upper_neck",),
+        "head": ("head_top",),
+        "l_foot": ("left_big_toe",),
+        "r_foot": ("right_big_toe",),
+    },
+)
+
+#: OpenPose COCO, 18 keypoints: COCO's in OpenPose's order with a neck.
+COCO18_NAMES: tuple[str, ...] = BODY25_NAMES[:8] + BODY25_NAMES[9:19]
+COCO18 = _build(
+    "coco18",
+    COCO18_NAMES,
+    {**_LIMBS, "pelvis": ("left_hip", "right_hip"), "neck": ("neck",),
+     "head": ("left_ear", "right_ear")},
+)  # fmt: skip
+
+MAPS: dict[str, SkeletonMap] = {
+    m.name: m for m in (MOCAP, BLAZEPOSE33, COCO17, HALPE26, BODY25, BODY25B, COCO18)
+}

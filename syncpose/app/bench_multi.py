@@ -9,15 +9,16 @@ its length; over every person two views see, a person not reported counts as all
 wrong), MPJPE of the people matched, identity switches (per person per minute), false and
 missed people per tick, and the association and fusion time per tick.
 
-Real (:func:`run_multi_video`): a real recording of several people, MediaPipe finding up to
-``max_people`` in every view, the same tracker; per track its ticks, limb bone-length spread
-and reprojection error (no ground truth: rigid bones and agreeing views are the evidence),
-and jumps of a track's pelvis larger than a person moves in a tick (what an identity swap
-looks like).
+Real (:func:`run_multi_video`): a real recording of several people through
+``syncpose reconstruct``'s path (MediaPipe, the tracker, the shipped denoiser) with
+``max_people``; per track its ticks, limb bone-length spread and reprojection error (no
+ground truth: rigid bones and agreeing views are the evidence), and jumps of a track's pelvis
+larger than a person moves in a tick (what an identity swap looks like).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,69 +182,39 @@ def format_multi(reports: Sequence[dict[str, Any]]) -> str:
 
 
 def run_multi_video(
-    videos: Path, calibration: Path, *, max_people: int = 2, max_frames: int | None = None
+    videos: Path, calibration: Path, *, max_people: int = 2, method: str | None = None
 ) -> dict[str, Any]:
-    """The real recording ``videos`` (one file per camera, synchronised; frames paired by
-    index) with ``calibration``; see the module docstring."""
-    import cv2
-
-    from syncpose.app.offline import find_videos, video_rig
-    from syncpose.calibration.rigfile import rig_calibration
+    """The real recording ``videos`` through ``syncpose reconstruct``'s path with
+    ``max_people``; per track its summary (:func:`~syncpose.app.offline.summarise_people`)
+    and the jumps of its pelvis (see the module docstring)."""
+    from syncpose.app.offline import find_videos, reconstruct, video_rig
     from syncpose.config import InferenceConfig
-    from syncpose.inference.detectors.mediapipe_pose import MediaPipePose
-    from syncpose.inference.quality import summarise
 
-    files = find_videos([videos])
-    config = video_rig(files, inference=InferenceConfig(calibration=calibration))
-    rig = rig_calibration(config)
-    fps = config.rig.fps
-    caps = [cv2.VideoCapture(str(f)) for f in files]
-    poses = [MediaPipePose(num_poses=max_people + 1) for _ in files]
-    tracker = PeopleTracker(rig, PoseEngine(rig), max_people=max_people)
-    floor = InferenceConfig().min_confidence  # keypoints below it are ignored, as in the rig
-    tracks: dict[int, dict[int, tuple[FloatArray, FloatArray]]] = {}
-    k = 0
-    try:
-        while max_frames is None or k < max_frames:
-            views: dict[str, ViewPeople | None] = {}
-            for v, (cap, pose) in enumerate(zip(caps, poses, strict=True)):
-                ok, image = cap.read()
-                if not ok:
-                    break
-                found = pose.detect_people(np.asarray(image, np.uint8), round(1000 * k / fps))
-                views[rig.names[v]] = ViewPeople(
-                    k / fps,
-                    [Skeleton2D(kp.points, np.where(kp.confidence >= floor, kp.confidence, 0.0))
-                     for kp in found],
-                )  # fmt: skip
-            if len(views) < len(caps):
-                break
-            for person in tracker.step(k / fps, views).people:
-                kp2d = np.concatenate([person.points, person.confidence[..., None]], axis=-1)
-                kp2d[person.confidence <= 0] = np.nan
-                tracks.setdefault(person.person_id, {})[k] = (person.result.pose, kp2d)
-            k += 1
-    finally:
-        for cap in caps:
-            cap.release()
-        for pose in poses:
-            pose.close()
-    out: dict[str, Any] = {"frames": k, "fps": fps, "max_people": max_people, "tracks": {}}
-    for pid, by_tick in sorted(tracks.items()):
-        ks = sorted(by_tick)
-        positions = np.stack([by_tick[t][0] for t in ks])
-        kp2d = np.stack([by_tick[t][1] for t in ks])
-        s = summarise(rig, positions, kp2d)
-        pelvis = positions[:, JOINTS.index("pelvis")]
-        steps = np.linalg.norm(np.diff(pelvis, axis=0), axis=-1)
-        consecutive = np.diff(ks) == 1
+    inference = InferenceConfig(calibration=calibration, max_people=max_people)
+    result = reconstruct(
+        video_rig(find_videos([videos]), inference=inference), method=method, progress=False
+    )
+    out: dict[str, Any] = {
+        "ticks": len(result.ticks),
+        "fps": result.fps,
+        "max_people": max_people,
+        "method": result.summary["method"],
+        "tracks": {},
+    }
+    pelvis = JOINTS.index("pelvis")
+    for pid, s in result.summary["people"].items():
+        at = [t.output.person_positions(int(pid))[pelvis] for t in result.ticks]
+        ks = [k for k, p in enumerate(at) if np.isfinite(p).all()]
+        steps = [
+            float(np.linalg.norm(at[b] - at[a])) for a, b in itertools.pairwise(ks) if b == a + 1
+        ]
         out["tracks"][pid] = {
             "ticks": len(ks),
-            "first_tick": ks[0],
-            "last_tick": ks[-1],
+            "first_tick": ks[0] if ks else None,
+            "last_tick": ks[-1] if ks else None,
             "limb_bone_std_mm_mean": s["limb_bone_std_mm_mean"],
             "limb_bone_std_mm_max": s["limb_bone_std_mm_max"],
             "reprojection_px_median": s["reprojection_px"]["median"],
-            "pelvis_jumps": int(np.sum(np.nan_to_num(steps[consecutive]) > JUMP_M)),
+            "pelvis_jumps": int(sum(step > JUMP_M for step in steps)),
         }
     return out

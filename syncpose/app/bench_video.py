@@ -45,7 +45,7 @@ def detections_by_frame(result: Reconstruction) -> Detections:
     """Every view's keypoints (J, 3) in ``result`` by (camera, file frame index)."""
     out: Detections = {}
     for tick in result.ticks:
-        kp2d = np.asarray(tick.output.arrays["keypoints_2d"], np.float64)
+        kp2d = tick.output.person_keypoints_2d()
         for v, name in enumerate(result.calibration.names):
             view = next((x for x in tick.bundle.views if x.camera_id == name), None)
             if view is not None and view.header is not None:
@@ -56,6 +56,7 @@ def detections_by_frame(result: Reconstruction) -> Detections:
 def _file_frame(result: Reconstruction, camera: str, seq: int) -> int:
     from syncpose.config import VideoSourceConfig
 
+    assert result.config is not None, "a reconstruction of videos"
     src = result.config.camera(camera).source
     assert isinstance(src, VideoSourceConfig)
     return src.start_frame + seq * src.frame_step
@@ -80,7 +81,7 @@ def refuse(
     names = rig.names
     out = []
     for tick in result.ticks:
-        kp2d = np.asarray(tick.output.arrays["keypoints_2d"], np.float64).copy()
+        kp2d = tick.output.person_keypoints_2d().copy()
         views_by_name = {v.camera_id: v for v in tick.bundle.views}
         if detections is not None:
             for v, name in enumerate(names):
@@ -144,7 +145,7 @@ def run_realvideo_bench(
     logger.info("reference: synchronised, every frame of %d videos", len(videos))
     reference = reconstruct(video_rig(videos, inference=inference), method="dlt", progress=progress)
     ref_t = np.array([t.bundle.t_ref_ns for t in reference.ticks], dtype=np.float64)
-    ref_pose = np.stack([t.output.positions for t in reference.ticks])
+    ref_pose = np.stack([t.output.person_positions() for t in reference.ticks])
     default = reconstruct(video_rig(videos, inference=inference), progress=progress)
 
     starts = [1 if i in shifted else 0 for i in range(len(videos))]
@@ -167,7 +168,7 @@ def run_realvideo_bench(
     return {
         "videos": [str(v) for v in videos],
         "calibration": str(calibration),
-        "file_fps": reference.config.rig.fps,
+        "file_fps": reference.fps,
         "weak_rig_fps": weak_rig.rig.fps,
         "shifted_cameras": [weak_rig.camera_ids[i] for i in shifted],
         "offsets_ms_seen": offsets_ms,
@@ -203,9 +204,7 @@ def distortion_check(reference: Reconstruction, calibration: Path) -> dict[str, 
     qca = next(iter(calibration.parent.glob("*.qca.txt")), None)
     if qca is None:
         return None
-    kp = np.stack(
-        [np.asarray(t.output.arrays["keypoints_2d"], np.float64) for t in reference.ticks]
-    )
+    kp = np.stack([t.output.person_keypoints_2d() for t in reference.ticks])
     points = np.moveaxis(kp[..., :2], 1, 0)
     conf = np.nan_to_num(np.moveaxis(kp[..., 2], 1, 0))
     out: dict[str, Any] = {"file": str(qca)}

@@ -239,14 +239,51 @@ def run_offline(
             source.close()
 
 
+def summarise_people(rig: Rig, ticks: Sequence[OfflineTick]) -> dict[str, Any]:
+    """The quality summary (:func:`~syncpose.inference.quality.summarise`) of the person
+    followed longest, at the top level as for one person, with ``people`` (by id) each
+    person's own and ``ticks_with_pose`` counting the ticks with anyone."""
+    from syncpose.inference.quality import summarise
+
+    ids = sorted({pid for t in ticks for pid in t.output.person_ids})
+    people = {}
+    for pid in ids:
+        positions = np.stack([t.output.person_positions(pid) for t in ticks])
+        kp2d = np.stack([t.output.person_keypoints_2d(pid) for t in ticks])
+        people[pid] = summarise(rig, positions, kp2d)
+    if people:
+        main = max(people, key=lambda pid: people[pid]["ticks_with_pose"])
+        summary = dict(people[main])
+    else:
+        J, V = len(ticks[0].output.message.joint_names), len(rig.cameras)
+        summary = summarise(
+            rig, np.full((len(ticks), J, 3), np.nan), np.full((len(ticks), V, J, 3), np.nan)
+        )
+    anyone = sum(1 for t in ticks if t.output.person_ids)
+    summary.update(
+        {
+            "ticks_with_pose": anyone,
+            "pose_fraction": anyone / len(ticks) if ticks else 0.0,
+            "people": {str(pid): people[pid] for pid in ids},
+        }
+    )
+    return summary
+
+
 @dataclass
 class Reconstruction:
-    """What :func:`reconstruct` produced: the poses, the quality summary and the timing."""
+    """What :func:`reconstruct` (or :func:`~syncpose.app.keypoint_input.reconstruct_keypoints`)
+    produced: the poses, the quality summary and the timing; ``config`` the video rig replayed
+    (None for keypoint files), ``inputs`` the files or folders read, ``frame_index`` each
+    tick's input frame (keypoint files)."""
 
     ticks: list[OfflineTick]
     summary: dict[str, Any]
-    config: RigConfig
+    config: RigConfig | None
     calibration: Rig
+    fps: float
+    inputs: list[str]
+    frame_index: list[int] | None = None
 
 
 def reconstruct(
@@ -258,7 +295,6 @@ def reconstruct(
     """Run the video rig ``config`` offline through its pipeline (``method`` overrides the
     fusion: denoiser, time_aware or dlt) and summarise the result's quality and speed."""
     from syncpose.inference.pipeline import InferencePipeline
-    from syncpose.inference.quality import summarise
     from syncpose.progress import ProgressLine
 
     pipeline = InferencePipeline.from_config(config, method)
@@ -273,9 +309,7 @@ def reconstruct(
     wall = time.perf_counter() - t0
     if not ticks:
         raise ValueError("the videos gave no bundles (are they readable and long enough?)")
-    positions = np.stack([t.output.positions for t in ticks])
-    kp2d = np.stack([np.asarray(t.output.arrays["keypoints_2d"], np.float64) for t in ticks])
-    summary = summarise(pipeline.rig, positions, kp2d)
+    summary = summarise_people(pipeline.rig, ticks)
     span_s = (ticks[-1].bundle.t_ref_ns - ticks[0].bundle.t_ref_ns) / NS_PER_S + 1 / config.rig.fps
     latency = {
         stage: round(float(np.median([t.output.message.latency_ms.get(stage, np.nan)
@@ -293,7 +327,8 @@ def reconstruct(
             "latency_ms_median": latency,
         }
     )
-    return Reconstruction(ticks, summary, config, pipeline.rig)
+    inputs = [str(c.source.path) for c in config.cameras if isinstance(c.source, VideoSourceConfig)]
+    return Reconstruction(ticks, summary, config, pipeline.rig, config.rig.fps, inputs)
 
 
 def write_reconstruction(path: str | Path, result: Reconstruction) -> Path:
@@ -302,15 +337,13 @@ def write_reconstruction(path: str | Path, result: Reconstruction) -> Path:
 
     track = track_from_results(
         [(t.output.message, t.output.arrays) for t in result.ticks],
-        fps=result.config.rig.fps,
+        fps=result.fps,
         metadata={
-            "videos": [
-                str(c.source.path) for c in result.config.cameras
-                if isinstance(c.source, VideoSourceConfig)
-            ],
+            "inputs": result.inputs,
             "quality": result.summary,
             "first_t_ref_ns": result.ticks[0].bundle.t_ref_ns,
             "recording_start_ns": EPOCH_NS,
         },
-    )  # fmt: skip
+        frame_index=result.frame_index,
+    )
     return write_poses(path, track)

@@ -89,8 +89,10 @@ def test_reconstruct_generated_videos_time_aware_beats_dlt(tmp_path: Path) -> No
         assert code == 0
         track = read_poses(out)
         assert track.joint_names == list(JOINTS) and track.camera_ids == ["cam0", "cam1", "cam2"]
+        assert track.ids == [1]
         report = json.loads((tmp_path / f"{method}.json").read_text())
-        assert report["pose_fraction"] > 0.95 and report["method"] == method
+        # all but the first tick (a person gets an id once seen two ticks running)
+        assert report["pose_fraction"] >= 0.95 and report["method"] == method
         t0 = track.metadata["quality"]["recording_s"]  # sanity: the summary travels along
         assert t0 > 1.0
         # t_s counts from the first tick; the first tick's t_ref is in the bundle stream.
@@ -98,8 +100,9 @@ def test_reconstruct_generated_videos_time_aware_beats_dlt(tmp_path: Path) -> No
         err = []
         for k in range(1, len(track)):
             truth = truth_at(first_ref + track.t_s[k])
-            ok = np.isfinite(track.positions[k]).all(1) & np.isfinite(truth).all(1)
-            err.append(np.linalg.norm(track.positions[k][ok] - truth[ok], axis=1))
+            pose = track.positions[k, 0]  # the one person
+            ok = np.isfinite(pose).all(1) & np.isfinite(truth).all(1)
+            err.append(np.linalg.norm(pose[ok] - truth[ok], axis=1))
         errors[method] = float(np.median(np.concatenate(err)))
     # The points move ~1.75 m/s and the cameras are up to 22 ms apart: ignoring that costs
     # centimetres; using each view's own time does not.

@@ -18,6 +18,7 @@ from syncpose.config import (
     InferenceConfig,
     SmoothingConfig,
 )
+from syncpose.openpose import LAYOUTS
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +46,40 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     try:
         check_pose_path(args.out)  # before the work, not after it
-        videos = find_videos(args.videos)
         inference = InferenceConfig(
             calibration=args.calibration,
             detector=load_detector(args.detector_config),
             denoiser=DenoiserConfig(provider=args.provider),
             smoothing=SmoothingConfig() if args.smoothing else None,
+            max_people=args.max_people,
         )
-        config = video_rig(
-            videos,
-            fps=args.fps,
-            offsets_ms=floats(args.offsets_ms) if args.offsets_ms else None,
-            frame_step=args.frame_step,
-            start_frames=ints(args.start_frames) if args.start_frames else None,
-            inference=inference,
-        )
-        result = reconstruct(config, method=args.method)
+        offsets = floats(args.offsets_ms) if args.offsets_ms else None
+        starts = ints(args.start_frames) if args.start_frames else None
+        if args.keypoints is not None:
+            from syncpose.app.keypoint_input import reconstruct_keypoints
+
+            if args.fps is None:
+                raise ValueError("--keypoints needs --fps (the frame rate of the keypoint files)")
+            result = reconstruct_keypoints(
+                args.keypoints,
+                calibration=args.calibration,
+                fps=args.fps,
+                inference=inference,
+                layout=args.layout,
+                offsets_ms=offsets,
+                start_frames=starts,
+                method=args.method,
+            )
+        else:
+            config = video_rig(
+                find_videos(args.videos),
+                fps=args.fps,
+                offsets_ms=offsets,
+                frame_step=args.frame_step,
+                start_frames=starts,
+                inference=inference,
+            )
+            result = reconstruct(config, method=args.method)
         written = write_reconstruction(args.out, result)
     except (RigFileError, ValueError, OSError, SourceUnavailable) as exc:
         out(f"reconstruct: {exc}")
@@ -77,6 +96,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         f"{s['recording_s']:.2f} s of video in {s['wall_s']:.2f} s "
         f"({s['speed_x_real_time']}x real time)"
     )
+    people = s.get("people", {})
+    if len(people) > 1:
+        for pid, p in people.items():
+            out(
+                f"  person {pid}: {p['ticks_with_pose']} ticks, limb bone-length std mean "
+                f"{p['limb_bone_std_mm_mean']} mm (max {p['limb_bone_std_mm_max']}), "
+                f"reprojection median {p.get('reprojection_px', {}).get('median')} px"
+            )
     write_json(args.report, s)
     return 0
 
@@ -86,12 +113,22 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "reconstruct", help="3D poses from recorded multi-camera videos (offline, same path)"
     )
-    p.add_argument("--videos", nargs="+", required=True, help="one video per camera, or a folder")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--videos", nargs="+", help="one video per camera, or a folder")
+    given.add_argument(
+        "--keypoints", type=Path, help="a folder of OpenPose JSON folders, one per camera"
+    )
+    p.add_argument(
+        "--layout", choices=sorted(LAYOUTS), default=None,
+        help="keypoint layout of --keypoints (needed for 25 keypoints: body25 or body25b)",
+    )  # fmt: skip
     p.add_argument("--calibration", type=Path, required=True, help="rig TOML or .qca.txt")
     p.add_argument(
         "--offsets-ms", default=None, help="each video's start time in ms, e.g. '0,0,16.7,0'"
     )
-    p.add_argument("--fps", type=float, default=None, help="the files' frame rate")
+    p.add_argument(
+        "--fps", type=float, default=None, help="the files' frame rate (needed with --keypoints)"
+    )
     p.add_argument("--frame-step", type=int, default=1, help="use every n-th frame")
     p.add_argument("--start-frames", default=None, help="first frame per video, e.g. '0,1,0,1'")
     p.add_argument("--method", choices=["denoiser", "time_aware", "dlt"], default="denoiser")
@@ -101,6 +138,9 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--provider", default="auto", help="onnxruntime provider to try first")
     p.add_argument("--smoothing", action="store_true", help="One-Euro filter the poses")
+    p.add_argument(
+        "--max-people", type=int, default=1, help="people to follow (1: one, never two fused)"
+    )
     p.add_argument("--out", type=Path, required=True, help=".json, .csv, .npz or .trc")
     p.add_argument("--report", type=Path, default=None, help="write the quality summary (JSON)")
     p.set_defaults(run=run, handler=cmd_reconstruct)
