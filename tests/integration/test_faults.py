@@ -4,6 +4,7 @@ what it reports; none asserts a timing beyond generous deadlines."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import subprocess
@@ -269,6 +270,10 @@ def test_the_whole_rig_killed_while_recording_loses_at_most_the_last_second(
     assert meta["state"] == "interrupted"
     lines = store.read_lines(rec)
     assert len(lines) >= seen - at_start - 2  # all the server had taken 1.2 s before the kill
-    first_seq = lines[0]["bundle_seq"]
-    assert [x["bundle_seq"] for x in lines][:10] == list(range(first_seq, first_seq + 10))
+    # Nothing the worker published is missing: the bundles absent from the recording are ones
+    # the worker skipped (it fell behind on a loaded machine, and counts them), never ones the
+    # recording lost.
+    seqs = [x["bundle_seq"] for x in lines]
+    assert all(b > a for a, b in itertools.pairwise(seqs))
+    assert seqs[-1] - seqs[0] + 1 - len(seqs) <= lines[-1]["dropped_bundles"]
     assert store.track(rec, 30.0).positions.shape[0] == len(lines)
