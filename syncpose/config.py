@@ -231,12 +231,62 @@ class MediaPipeDetectorConfig(_Model):
     )
 
 
+class OnnxPersonDetectorConfig(_Model):
+    """An ONNX person detector (YOLO, YOLOX, RTMDet, ... exported by the user) whose boxes a
+    top-down keypoint model crops around: one crop per person, all views' crops in one batch.
+    """
+
+    model: Path = Field(description="The .onnx file.")
+    output: Literal["yolo", "yolov8", "dets"] = Field(
+        default="yolo",
+        description="yolo: (1, N, 4+1+K) centre x, y, width, height, objectness, class scores; "
+        "yolov8: (1, 4+K, N) centre, size, class scores; dets: 'dets' (1, N, 5) corners + score "
+        "and optional 'labels' (1, N).",
+    )
+    input_width: int = Field(
+        default=640, gt=0, le=MAX_IMAGE_SIDE, description="Model input width (pixels)."
+    )
+    input_height: int = Field(
+        default=640, gt=0, le=MAX_IMAGE_SIDE, description="Model input height (pixels)."
+    )
+    resize: Literal["letterbox", "stretch"] = Field(
+        default="letterbox",
+        description="letterbox: scaled to fit keeping the aspect, grey border; stretch: resized.",
+    )
+    pad_value: int = Field(default=114, ge=0, le=255, description="Letterbox border grey level.")
+    layout: Literal["nchw", "nhwc"] = Field(default="nchw", description="Input tensor layout.")
+    channel_order: Literal["rgb", "bgr"] = Field(
+        default="rgb", description="Channel order the model expects."
+    )
+    mean: Vec3 = Field(
+        default=(0.0, 0.0, 0.0),
+        description="Per-channel mean subtracted from 0-255 pixel values (model's order).",
+    )
+    std: Vec3 = Field(
+        default=(255.0, 255.0, 255.0),
+        description="Per-channel divisor after the mean (YOLO: 255; RTMDet: 57-58).",
+    )
+    boxes_normalised: bool = Field(
+        default=False, description="Boxes are fractions of the input size (else input pixels)."
+    )
+    person_class: int = Field(default=0, ge=0, description="The person class index (COCO: 0).")
+    min_score: float = Field(default=0.4, ge=0, le=1, description="Boxes scoring below: dropped.")
+    nms_iou: float = Field(
+        default=0.5, gt=0, le=1, description="Overlap (IoU) above which the weaker box goes."
+    )
+    max_boxes: int = Field(
+        default=8, ge=1, le=64, description="People kept per view, the best scoring first."
+    )
+
+
 class OnnxDetectorConfig(_Model):
     """A top-down keypoint model in ONNX (RTMPose, HRNet, ViTPose, ... exported by the user).
 
-    Each view is cropped around the person's last detection (or taken whole), resized to the
-    model's input, normalised, and run as one batch across views; outputs are decoded as
-    heatmaps, SimCC vectors or regressed coordinates and mapped into the project skeleton.
+    With a ``person_detector``, each person box found in a view is cropped; without one, each
+    view is cropped around the person's last detection (or taken whole: one person per view).
+    The crops are resized to the model's input, normalised, and run as one batch across views;
+    outputs are decoded as heatmaps, SimCC vectors or regressed coordinates and mapped into
+    the project skeleton.
     """
 
     type: Literal["onnx"] = Field(description="Detector kind: a user-supplied ONNX model.")
@@ -281,6 +331,11 @@ class OnnxDetectorConfig(_Model):
     )
     min_confidence: float = Field(
         default=0.3, ge=0, le=1, description="Keypoints scoring below this are not used."
+    )
+    person_detector: OnnxPersonDetectorConfig | None = Field(
+        default=None,
+        description="Person boxes to crop around (several people per view); none: one person, "
+        "cropped as 'crop' says.",
     )
 
 

@@ -114,6 +114,9 @@ def missing_files(config: RigConfig) -> list[tuple[Loc, str]]:
     detector = inference.detector
     if isinstance(detector, OnnxDetectorConfig):
         named.append((("inference", "detector", "model"), detector.model))
+        if detector.person_detector is not None:
+            loc = ("inference", "detector", "person_detector", "model")
+            named.append((loc, detector.person_detector.model))
     if inference.denoiser is not None:
         named.append((("inference", "denoiser", "model"), inference.denoiser.model))
     return [
@@ -136,9 +139,11 @@ def _resolve_paths(data: Any, base_dir: Path) -> None:
     inference = data.get("inference") if isinstance(data, dict) else None
     if not isinstance(inference, dict):
         return
+    detector = inference.get("detector")
     sections: list[tuple[Any, str]] = [
         (inference, "calibration"),
-        (inference.get("detector"), "model"),
+        (detector, "model"),
+        (detector.get("person_detector") if isinstance(detector, dict) else None, "model"),
         (inference.get("denoiser"), "model"),
     ]
     for section, key in sections:

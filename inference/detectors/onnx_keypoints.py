@@ -1,9 +1,12 @@
 """A generic top-down keypoint model in ONNX, batched across the views of a bundle.
 
-For each view the detector picks a crop — around the person's last detection in that camera
-(``crop: track``), or the whole image — with the model's aspect ratio, warps it to the model's
-input size, normalises it and stacks all views into one batch (one call per view when the
-model's batch size is fixed at 1). Outputs are decoded as
+With a person detector (``person_detector``: any ONNX detector,
+:mod:`~syncpose.inference.detectors.person_boxes`) each person box found in a view is a crop,
+so every person in view is detected; without one, each view has one crop — around the person's
+last detection in that camera (``crop: track``), or the whole image. Each crop takes the
+model's aspect ratio, is warped to the model's input size and normalised, and the crops of all
+views go in one batch (one call per crop when the model's batch size is fixed at 1). Outputs
+are decoded as
 
 * ``heatmap``: (N, K, h, w); the peak of each map, refined a quarter cell towards the higher
   neighbour; score = the peak value;
@@ -25,6 +28,7 @@ import numpy as np
 from syncpose.arrays import AnyArray, Float32Array, FloatArray, ImageArray
 from syncpose.config import OnnxDetectorConfig
 from syncpose.inference.detectors.base import Keypoints, People, ViewImage
+from syncpose.inference.detectors.person_boxes import PersonBoxDetector
 from syncpose.inference.runtime import OnnxModel
 from syncpose.skeleton import MAPS
 
@@ -56,6 +60,8 @@ class OnnxKeypointDetector:
         batch_dim = self.model.session.get_inputs()[0].shape[0]
         self.batched = not (isinstance(batch_dim, int) and batch_dim == 1)
         self._last: dict[str, FloatArray] = {}  # per camera: last raw keypoints (S, 3)
+        person = config.person_detector
+        self.people = PersonBoxDetector(person, prefer) if person is not None else None
 
     @property
     def provider(self) -> str:
@@ -64,7 +70,8 @@ class OnnxKeypointDetector:
     # -- pre-processing ----------------------------------------------------------------------
 
     def crop_box(self, view: ViewImage) -> tuple[float, float, float, float]:
-        """(centre x, centre y, width, height) in image pixels, at the model's aspect ratio."""
+        """The one crop of a view without a person detector: (centre x, centre y, width,
+        height) in image pixels, at the model's aspect ratio."""
         cfg = self.config
         assert view.image is not None
         h_img, w_img = view.image.shape[:2]
@@ -77,7 +84,20 @@ class OnnxKeypointDetector:
                 lo, hi = last[good, :2].min(axis=0), last[good, :2].max(axis=0)
                 cx, cy = (lo + hi) / 2.0
                 w, h = (hi - lo) * cfg.crop_padding
-        aspect = cfg.input_width / cfg.input_height
+        return self._at_aspect(cx, cy, w, h)
+
+    def person_crop(self, box: FloatArray) -> tuple[float, float, float, float]:
+        """The crop around a person box (x1, y1, x2, y2, ...): the box scaled by
+        ``crop_padding``, at the model's aspect ratio."""
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        pad = self.config.crop_padding
+        return self._at_aspect((x1 + x2) / 2.0, (y1 + y2) / 2.0, (x2 - x1) * pad, (y2 - y1) * pad)
+
+    def _at_aspect(
+        self, cx: float, cy: float, w: float, h: float
+    ) -> tuple[float, float, float, float]:
+        """The box widened or heightened to the model's aspect ratio (at least 8 pixels)."""
+        aspect = self.config.input_width / self.config.input_height
         if w / max(h, 1e-6) > aspect:
             h = w / aspect
         else:
@@ -131,17 +151,23 @@ class OnnxKeypointDetector:
     # -- detection ----------------------------------------------------------------------------
 
     def detect(self, views: Sequence[ViewImage]) -> list[People]:
-        """One person per view: the crop follows the person found in the camera's last frame
-        (a top-down model without a person detector sees one person)."""
-        if not views:
-            return []
-        affines, tensors = [], []
+        """Everyone in each view (with a person detector; the largest first), or the one
+        person whose crop follows their detection in the camera's last frame."""
         for view in views:
             if view.image is None:
                 raise ValueError(f"camera {view.camera_id!r}: the frame has no pixels")
-            affine = self._affine(self.crop_box(view))
-            affines.append(affine)
-            tensors.append(self._tensor(view.image, affine))
+        crops = self._crops(views)
+        owners, affines, tensors = [], [], []
+        for i, (view, boxes) in enumerate(zip(views, crops, strict=True)):
+            for box in boxes:
+                assert view.image is not None
+                affine = self._affine(box)
+                owners.append(i)
+                affines.append(affine)
+                tensors.append(self._tensor(view.image, affine))
+        out: list[People] = [[] for _ in views]
+        if not tensors:
+            return out
         raw = self._run(np.stack(tensors))
         n_src = len(self.map.source_names)
         if raw.shape[1] != n_src:
@@ -149,16 +175,34 @@ class OnnxKeypointDetector:
                 f"onnx detector: model gives {raw.shape[1]} keypoints, "
                 f"'{self.config.keypoints}' has {n_src}"
             )
-        out = []
-        for view, affine, kp in zip(views, affines, raw, strict=True):
-            inverse = cv2.invertAffineTransform(affine)
-            xy = kp[:, :2] @ inverse[:, :2].T + inverse[:, 2]
-            raw_img = np.concatenate([xy, kp[:, 2:3]], axis=1)
-            self._last[view.camera_id] = raw_img
-            score = np.where(kp[:, 2] >= self.config.min_confidence, kp[:, 2], 0.0)
-            points, conf = self.map.apply(np.where(score[:, None] > 0, xy, np.nan), score)
-            out.append([Keypoints(points, conf, raw_img)] if (conf > 0).any() else [])
+        for i, affine, kp in zip(owners, affines, raw, strict=True):
+            found = self._in_image(kp, affine)
+            if self.people is None and found.raw is not None:
+                self._last[views[i].camera_id] = found.raw
+            if (found.confidence > 0).any():
+                out[i].append(found)
         return out
+
+    def _crops(self, views: Sequence[ViewImage]) -> list[list[tuple[float, float, float, float]]]:
+        """Each view's crops: one per person box, the largest box first (with a person
+        detector), else the one :meth:`crop_box`."""
+        if self.people is None:
+            return [[self.crop_box(view)] for view in views]
+        images = [view.image for view in views if view.image is not None]
+        crops = []
+        for boxes in self.people.boxes(images):
+            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            crops.append([self.person_crop(boxes[k]) for k in np.argsort(-area, kind="stable")])
+        return crops
+
+    def _in_image(self, kp: FloatArray, affine: FloatArray) -> Keypoints:
+        """One crop's decoded keypoints (K, 3) in image pixels and the project skeleton."""
+        inverse = cv2.invertAffineTransform(affine)
+        xy = kp[:, :2] @ inverse[:, :2].T + inverse[:, 2]
+        raw_img = np.concatenate([xy, kp[:, 2:3]], axis=1)
+        score = np.where(kp[:, 2] >= self.config.min_confidence, kp[:, 2], 0.0)
+        points, conf = self.map.apply(np.where(score[:, None] > 0, xy, np.nan), score)
+        return Keypoints(points, conf, raw_img)
 
     def _run(self, batch: AnyArray) -> FloatArray:
         name = self.model.input_names[0]

@@ -116,3 +116,77 @@ def blob_image(
     for c, (x, y) in enumerate(centres_bgr):
         img[..., c] = np.round(255.0 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2)))
     return img
+
+
+def person_model(
+    path: Path,
+    layout: str,
+    height: int,
+    width: int,
+    box_wh: tuple[float, float],
+    batch: int | str = "N",
+) -> Path:
+    """A person detector (N, 3, H, W) -> boxes in ``layout`` (``yolo``, ``yolov8``, ``dets``)
+    that finds one person per half of its input: the brightness centroid of the left and of
+    the right half, a box of ``box_wh`` input pixels around each, scored by the half's peak
+    (1 for a blob of 255 when inputs are divided by 255). Two more rows test the decoders'
+    filters: the left person again, scored 0.9 of it (non-maximum suppression must remove
+    it), and the right person as class 1 (not a person: class 0)."""
+    hw = height * width
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    left = (xs < width / 2).astype(np.float32).ravel()
+    consts = {
+        "ones3": np.ones((1, 3, 1, 1), np.float32),
+        "flat": np.array([0, 1, hw], np.int64),
+        "masks": np.stack([left, 1.0 - left, 0.9 * left, 1.0 - left]),  # (4, HW)
+        "grid": np.stack([xs.ravel(), ys.ravel()], axis=1),  # (HW, 2) input pixels
+        "ones_hw": np.ones((hw, 1), np.float32),
+        "zero": np.array(0.0, np.float32),
+        "wh": np.array([[list(box_wh)]], np.float32),
+        "classes": np.array([[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.1, 0.95]]], np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["image", "ones3"], ["bright"]),  # (N, 1, H, W)
+        helper.make_node("Reshape", ["bright", "flat"], ["flat_b"]),  # (N, 1, HW)
+        helper.make_node("Mul", ["flat_b", "masks"], ["halves"]),  # (N, 4, HW)
+        helper.make_node("MatMul", ["halves", "ones_hw"], ["mass"]),  # (N, 4, 1)
+        helper.make_node("MatMul", ["halves", "grid"], ["moment"]),  # (N, 4, 2)
+        helper.make_node("Div", ["moment", "mass"], ["centre"]),  # (N, 4, 2)
+        helper.make_node("ReduceMax", ["halves"], ["peak"], axes=[2], keepdims=1),  # (N, 4, 1)
+        helper.make_node("Mul", ["centre", "zero"], ["zeros"]),  # (N, 4, 2)
+        helper.make_node("Add", ["zeros", "wh"], ["size"]),
+    ]
+    if layout == "yolo":
+        nodes += [
+            helper.make_node("Add", ["zeros", "classes"], ["cls"]),
+            helper.make_node("Concat", ["centre", "size", "peak", "cls"], ["boxes"], axis=2),
+        ]
+        outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [batch, 4, 7])]
+    elif layout == "yolov8":
+        nodes += [
+            helper.make_node("Mul", ["peak", "classes"], ["cls"]),
+            helper.make_node("Concat", ["centre", "size", "cls"], ["rows"], axis=2),
+            helper.make_node("Transpose", ["rows"], ["boxes"], perm=[0, 2, 1]),
+        ]
+        outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [batch, 6, 4])]
+    else:
+        consts.update(
+            half=np.array(0.5, np.float32), label_ids=np.array([0.0, 0, 0, 1], np.float32)
+        )
+        nodes += [
+            helper.make_node("Mul", ["size", "half"], ["half_size"]),
+            helper.make_node("Sub", ["centre", "half_size"], ["lo"]),
+            helper.make_node("Add", ["centre", "half_size"], ["hi"]),
+            helper.make_node("Concat", ["lo", "hi", "peak"], ["dets"], axis=2),
+            helper.make_node("ReduceMax", ["halves"], ["peak_flat"], axes=[2], keepdims=0),
+            helper.make_node("Mul", ["peak_flat", "zero"], ["no_label"]),  # (N, 4)
+            helper.make_node("Add", ["no_label", "label_ids"], ["label_values"]),
+            helper.make_node("Cast", ["label_values"], ["labels"], to=TensorProto.INT64),
+        ]
+        outs = [
+            helper.make_tensor_value_info("dets", TensorProto.FLOAT, [batch, 4, 5]),
+            helper.make_tensor_value_info("labels", TensorProto.INT64, [batch, 4]),
+        ]
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()]
+    graph = helper.make_graph(nodes, "person", [_input(height, width, batch)], outs, inits)
+    return _save(graph, path)

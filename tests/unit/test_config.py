@@ -203,13 +203,18 @@ def test_inference_section_detectors_and_paths(tmp_path: Path) -> None:
         "  - {id: b, source: {type: opencv, device: 1}}\n"
         "inference:\n"
         "  calibration: calib/rig.toml\n"
-        "  detector: {type: onnx, model: models/rtm.onnx, output: simcc}\n"
+        "  detector: {type: onnx, model: models/rtm.onnx, output: simcc,\n"
+        "             person_detector: {model: models/yolo.onnx, output: yolov8}}\n"
         "  denoiser: null\n"
     )
     cfg = load_config(real, check_files=False)
     assert cfg.inference.calibration == tmp_path / "calib" / "rig.toml"
     det = cfg.detector()
     assert isinstance(det, OnnxDetectorConfig) and det.model == tmp_path / "models" / "rtm.onnx"
+    assert det.person_detector is not None
+    assert det.person_detector.model == tmp_path / "models" / "yolo.onnx"
+    with pytest.raises(ConfigError, match=r"person_detector\.model.*no such file"):
+        load_config(real)
     assert cfg.inference.denoiser is None and cfg.poses_possible
     assert cfg.inference_endpoint() == "tcp://127.0.0.1:5554"
 

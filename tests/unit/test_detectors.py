@@ -12,13 +12,20 @@ import numpy as np
 import pytest
 
 from syncpose.camera import Rig
-from syncpose.config import OnnxDetectorConfig, SyntheticDetectorConfig
+from syncpose.config import OnnxDetectorConfig, OnnxPersonDetectorConfig, SyntheticDetectorConfig
 from syncpose.inference.detectors import ViewImage, make_detector
 from syncpose.inference.detectors.onnx_keypoints import OnnxKeypointDetector
+from syncpose.inference.detectors.person_boxes import PersonBoxDetector
 from syncpose.simulate import default_rig
 from syncpose.skeleton import BLAZEPOSE33, COCO17, JOINTS, MOCAP
 from tests.conftest import shared_file
-from tests.helpers.onnx_models import blob_image, heatmap_model, regression_model, simcc_model
+from tests.helpers.onnx_models import (
+    blob_image,
+    heatmap_model,
+    person_model,
+    regression_model,
+    simcc_model,
+)
 
 H, W = 480, 640
 IN_W, IN_H = 192, 256
@@ -189,3 +196,105 @@ def test_mediapipe_maps_a_real_person_into_the_skeleton() -> None:
     assert max(j["l_knee"][1], j["r_knee"][1]) < max(j["l_ankle"][1], j["r_ankle"][1])
     h, w = image.shape[:2]
     assert ((kp.points >= 0) & (kp.points < (w, h))).all()
+
+
+# -- person boxes: several people per view with a top-down model -----------------------------
+
+PERSON_IN = 160  # the person model's square input
+TWO_PEOPLE = [  # per person, its three blobs (B, G, R) in a 640x480 image: left and right
+    [(120.0, 200.0), (180.0, 260.0), (150.0, 320.0)],
+    [(470.0, 180.0), (520.0, 250.0), (430.0, 300.0)],
+]
+
+
+def two_people_image() -> np.ndarray:
+    left, right = (blob_image(H, W, person, sigma=8.0) for person in TWO_PEOPLE)
+    return np.maximum(left, right)
+
+
+def person_config(model: Path, output: str, **kw: Any) -> OnnxPersonDetectorConfig:
+    return OnnxPersonDetectorConfig(
+        model=model,
+        output=output,
+        input_width=PERSON_IN,
+        input_height=PERSON_IN,
+        pad_value=0,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("layout", ["yolo", "yolov8", "dets"])
+def test_person_boxes_are_decoded_kept_and_mapped_back_to_the_image(
+    tmp_path: Path, layout: str
+) -> None:
+    """Each output layout: the two people found (the duplicate suppressed, the other class
+    dropped), their boxes centred on each person's blobs in image pixels through the
+    letterbox (a 640x480 image in a 160x160 input: scale 1/4, a 20-pixel band above)."""
+    path = person_model(tmp_path / f"{layout}.onnx", layout, PERSON_IN, PERSON_IN, (40.0, 50.0))
+    people = PersonBoxDetector(person_config(path, layout))
+    image = two_people_image()
+    (boxes,) = people.boxes([image])
+    assert boxes.shape == (2, 5)
+    bright = image.astype(np.float64).sum(axis=2)
+    ys, xs = np.mgrid[0:H, 0:W]
+    for half, box in zip((xs < W / 2, xs >= W / 2), sorted(boxes, key=lambda b: b[0]), strict=True):
+        mass = bright * half
+        centroid = np.array([(mass * xs).sum(), (mass * ys).sum()]) / mass.sum()
+        centre = np.array([box[0] + box[2], box[1] + box[3]]) / 2.0
+        assert np.linalg.norm(centre - centroid) < 6.0, (centre, centroid)
+        assert box[2] - box[0] == pytest.approx(160.0, abs=1.0)  # 40 input pixels x 4
+        assert box[3] - box[1] == pytest.approx(200.0, abs=1.0)
+        assert box[4] > 0.9
+
+
+def test_person_boxes_stretch_fixed_batch_and_the_score_floor(tmp_path: Path) -> None:
+    """Stretched to the input, boxes scale by each axis; a model of batch size 1 runs image by
+    image; the score floor and the box count hold."""
+    single = person_model(tmp_path / "b1.onnx", "yolo", PERSON_IN, PERSON_IN, (40.0, 50.0), 1)
+    stretched = PersonBoxDetector(person_config(single, "yolo", resize="stretch"))
+    assert not stretched.batched
+    for boxes in stretched.boxes([two_people_image(), two_people_image()]):
+        assert len(boxes) == 2
+        assert boxes[:, 2] - boxes[:, 0] == pytest.approx([40.0 * W / PERSON_IN] * 2, abs=1.0)
+        assert boxes[:, 3] - boxes[:, 1] == pytest.approx([50.0 * H / PERSON_IN] * 2, abs=1.0)
+    path = person_model(tmp_path / "p.onnx", "yolo", PERSON_IN, PERSON_IN, (40.0, 50.0))
+    none = PersonBoxDetector(person_config(path, "yolo", min_score=0.99))
+    empty, two = none.boxes([np.zeros((H, W, 3), np.uint8), two_people_image()])
+    assert empty.shape == (0, 5) and two.shape == (0, 5)  # 0.99: above what the blobs score
+    one = PersonBoxDetector(person_config(path, "yolo", max_boxes=1)).boxes([two_people_image()])
+    assert len(one[0]) == 1
+    with pytest.raises(ValueError, match="person class 3, the model has 2"):
+        PersonBoxDetector(person_config(path, "yolo", person_class=3)).boxes([two_people_image()])
+
+
+def test_onnx_detector_with_a_person_detector_finds_everyone_in_every_view(
+    tmp_path: Path,
+) -> None:
+    """The keypoint model crops each person box: two people per view, each with the
+    keypoints of their own blobs (the crops do not reach the other person), the largest first;
+    without the person detector, the same model sees one person."""
+    n = len(COCO17.source_names)
+    keypoints = heatmap_model(tmp_path / "kp.onnx", n, IN_H, IN_W)
+    boxes = person_model(tmp_path / "p.onnx", "dets", PERSON_IN, PERSON_IN, (30.0, 40.0))
+    cfg = config(keypoints, "heatmap", channel_order="bgr", crop_padding=1.1,
+                 person_detector=person_config(boxes, "dets"))  # fmt: skip
+    det = make_detector(cfg, default_rig())
+    image = two_people_image()
+    views = [ViewImage("cam0", image, 0), ViewImage("cam1", image[:, ::-1].copy(), 0)]
+    found = det.detect(views)
+    assert [len(people) for people in found] == [2, 2]
+    for view, people in enumerate(found):
+        want = [expected(p, "bgr") for p in TWO_PEOPLE]
+        if view == 1:  # mirrored image
+            want = [np.column_stack([W - 1 - w[:, 0], w[:, 1]]) for w in want]
+        for kp in people:
+            ok = np.isfinite(want[0]).all(1)
+            errs = [np.linalg.norm(kp.points[ok] - w[ok], axis=1).max() for w in want]
+            assert min(errs) < 6.0, errs  # one person's blobs, not a mix of the two
+        assert {
+            int(np.argmin([np.nanmax(np.abs(kp.points - w)) for w in want])) for kp in people
+        } == {0, 1}
+    alone = make_detector(
+        config(keypoints, "heatmap", channel_order="bgr", crop="full"), default_rig()
+    )
+    assert [len(people) for people in alone.detect(views)] == [1, 1]
