@@ -209,7 +209,8 @@ TWO_PEOPLE = [  # per person, its three blobs (B, G, R) in a 640x480 image: left
 
 def two_people_image() -> np.ndarray:
     left, right = (blob_image(H, W, person, sigma=8.0) for person in TWO_PEOPLE)
-    return np.maximum(left, right)
+    both: np.ndarray = np.maximum(left, right)
+    return both
 
 
 def person_config(model: Path, output: str, **kw: Any) -> OnnxPersonDetectorConfig:
