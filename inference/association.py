@@ -64,21 +64,27 @@ def cost_matrix(predicted: FloatArray, skeletons: Sequence[Skeleton2D]) -> Float
     person's height in the image (inf with fewer than :data:`MIN_SHARED_JOINTS` joints in
     common), as detected or with left and right exchanged, whichever fits (a detector that
     mixes them up still saw the person)."""
-    T, S = len(predicted), len(skeletons)
-    if T == 0 or S == 0:
-        return np.zeros((T, S))
-    pts = np.stack([s.points for s in skeletons])  # (S, J, 2)
-    ok = np.stack([s.usable for s in skeletons])  # (S, J)
-    seen = np.asarray(np.isfinite(predicted).all(-1))  # (T, J)
-    lo = np.where(seen[..., None], predicted, np.inf).min(1)
-    hi = np.where(seen[..., None], predicted, -np.inf).max(1)
-    height = np.maximum(np.nan_to_num(np.linalg.norm(hi - lo, axis=-1), nan=1.0), 1.0)  # (T,)
-    both = seen[None, :, None] & np.stack([ok, ok[:, MIRROR]])[:, None]  # (2, T, S, J)
-    diff = predicted[None, :, None] - np.stack([pts, pts[:, MIRROR]])[:, None]
+    if len(predicted) == 0 or not skeletons:
+        return np.zeros((len(predicted), len(skeletons)))
+    pts = np.stack([s.points for s in skeletons])[None]  # (1, S, J, 2)
+    ok = np.stack([s.usable for s in skeletons])[None]
+    return _costs(predicted[:, None], pts, ok)[:, 0]
+
+
+def _costs(predicted: FloatArray, pts: FloatArray, ok: np.ndarray) -> FloatArray:
+    """:func:`cost_matrix` of several views at once: ``predicted`` (T, V, J, 2), the views'
+    skeletons ``pts`` (V, S, J, 2) where ``ok`` (V, S, J); returns (T, V, S)."""
+    seen = np.asarray(np.isfinite(predicted).all(-1))  # (T, V, J)
+    lo = np.where(seen[..., None], predicted, np.inf).min(-2)
+    hi = np.where(seen[..., None], predicted, -np.inf).max(-2)
+    height = np.maximum(np.nan_to_num(np.linalg.norm(hi - lo, axis=-1), nan=1.0), 1.0)  # (T, V)
+    # (2, T, V, S, J): as detected, and left and right exchanged.
+    both = seen[None, :, :, None] & np.stack([ok, ok[..., MIRROR]])[:, None]
+    diff = predicted[None, :, :, None] - np.stack([pts, pts[..., MIRROR, :]])[:, None]
     d = np.sqrt((diff * diff).sum(-1))
     med = nanmedian_last(np.where(both, d, np.nan))
     best = np.where(both.sum(-1) >= MIN_SHARED_JOINTS, med, np.inf).min(0)
-    return np.asarray(best / height[:, None], dtype=np.float64)
+    return np.asarray(best / height[..., None], dtype=np.float64)
 
 
 def nanmedian_last(x: FloatArray) -> FloatArray:
@@ -105,23 +111,33 @@ def match_to_tracks(
     time (NaN where not); ``skeletons`` per view; ``gate`` (T,) the largest cost each track
     accepts. Returns per view ``{skeleton index: track index}``.
     """
-    out: list[dict[int, int]] = []
-    n_tracks = predicted.shape[0]
+    V = len(skeletons)
+    n_tracks, S = predicted.shape[0], max((len(f) for f in skeletons), default=0)
+    out: list[dict[int, int]] = [{} for _ in range(V)]
+    if n_tracks == 0 or S == 0:
+        return out
+    J = predicted.shape[2]
+    pts = np.full((V, S, J, 2), np.nan)  # every view's skeletons, padded to the most
+    ok = np.zeros((V, S, J), dtype=bool)
     for v, found in enumerate(skeletons):
-        if n_tracks == 0 or not found:
-            out.append({})
+        for i, sk in enumerate(found):
+            pts[v, i], ok[v, i] = sk.points, sk.usable
+    costs = _costs(predicted, pts, ok)  # (T, V, S)
+    for v, found in enumerate(skeletons):
+        if not found:
             continue
-        cost = cost_matrix(predicted[:, v], found)
+        cost = costs[:, v, : len(found)]
         allowed = cost <= gate[:, None]
         rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
-        out.append({int(c): int(r) for r, c in zip(rows, cols, strict=True) if allowed[r, c]})
+        out[v] = {int(c): int(r) for r, c in zip(rows, cols, strict=True) if allowed[r, c]}
     return out
 
 
 @dataclass(frozen=True)
 class Rays:
-    """The rays of one person's joints in several views: ``centres`` (V, 3), ``dirs`` (V, J, 3)
-    unit world directions, ``used`` (V, J) which are real (a view without the person: none)."""
+    """The rays of people's joints in several views: ``centres`` (V, 3), ``dirs`` (..., V, J,
+    3) unit world directions, ``used`` (..., V, J) which are real (a view without the person:
+    none). The leading axes, if any, are people: every method works on all of them at once."""
 
     centres: FloatArray
     dirs: FloatArray
@@ -129,45 +145,120 @@ class Rays:
 
     @classmethod
     def of(cls, rig: Rig, skeletons: Mapping[int, Skeleton2D]) -> Rays:
+        """One person from their skeleton in each view that has one."""
         V, J = len(rig.cameras), len(JOINTS)
-        centres = np.stack([cam.centre for cam in rig.cameras])
-        dirs = np.zeros((V, J, 3))
+        points = np.full((V, J, 2), np.nan)
         used = np.zeros((V, J), dtype=bool)
         for v, sk in skeletons.items():
-            ok = sk.usable
-            dirs[v, ok] = rig.cameras[v].rays(sk.points[ok])
-            used[v] = ok
+            points[v], used[v] = sk.points, sk.usable
+        return cls.batch(rig, points, used)
+
+    @classmethod
+    def batch(cls, rig: Rig, points: FloatArray, used: np.ndarray) -> Rays:
+        """People's ``points`` (..., V, J, 2) where ``used`` (..., V, J): one
+        :meth:`~syncpose.camera.Camera.rays` call per view for all of them."""
+        used = np.asarray(used, dtype=bool)
+        dirs = np.zeros((*points.shape[:-1], 3))
+        for v, cam in enumerate(rig.cameras):
+            ok = used[..., v, :]
+            if ok.any():
+                dirs[..., v, :, :][ok] = cam.rays(points[..., v, :, :][ok])
+        centres = np.stack([cam.centre for cam in rig.cameras])
         return cls(centres, dirs, used)
 
+    def person(self, k: int) -> Rays:
+        """Person ``k`` of a batch, on their own (a copy: changing it leaves the batch)."""
+        return Rays(self.centres, self.dirs[k], self.used[k].copy())
+
+    def people(self, rows: Sequence[int]) -> Rays:
+        """People ``rows`` of a batch (a copy)."""
+        return Rays(self.centres, self.dirs[list(rows)], self.used[list(rows)])
+
+    def without(self, v: int) -> Rays:
+        """The same person with view ``v`` left out."""
+        used = self.used.copy()
+        used[..., v, :] = False
+        return Rays(self.centres, self.dirs, used)
+
+    def mirrored(self, v: int) -> Rays:
+        """The same person with view ``v``'s left and right exchanged."""
+        dirs, used = self.dirs.copy(), self.used.copy()
+        dirs[..., v, :, :] = self.dirs[..., v, MIRROR, :]
+        used[..., v, :] = self.used[..., v, MIRROR]
+        return Rays(self.centres, dirs, used)
+
+    def views(self) -> list[int]:
+        """The views with any ray (one person)."""
+        return [int(v) for v in np.flatnonzero(self.used.any(-1))]
+
     def _normal(self) -> tuple[FloatArray, FloatArray]:
-        """Per view and joint ``I - d dᵀ`` (V, J, 3, 3) (zero where unused) and it times the
-        centre (V, J, 3): the terms of the least-squares point nearest the rays."""
+        """Per view and joint ``I - d dᵀ`` (..., V, J, 3, 3) (zero where unused) and it times
+        the centre (..., V, J, 3): the terms of the least-squares point nearest the rays."""
         d = self.dirs
         m = np.eye(3) - d[..., :, None] * d[..., None, :]
         m *= self.used[..., None, None]
         return m, (m @ self.centres[:, None, :, None])[..., 0]
 
     def point(self) -> FloatArray:
-        """(J, 3) the points nearest each joint's rays (NaN with fewer than two views)."""
+        """(..., J, 3) the points nearest each joint's rays (NaN with fewer than two views)."""
         m, mc = self._normal()
-        return _solve(m.sum(0), mc.sum(0), self.used.sum(0))
+        return _solve(m.sum(-4), mc.sum(-3), self.used.sum(-2))
 
     def leave_one_out(self) -> FloatArray:
-        """(V, J) how far each view's ray passes from the point the other views give (m; NaN
-        where either is missing)."""
+        """(..., V, J) how far each view's ray passes from the point the other views give (m;
+        NaN where either is missing)."""
         m, mc = self._normal()
-        n = self.used.sum(0)[None] - self.used  # (V, J) views left
-        x = _solve(m.sum(0)[None] - m, mc.sum(0)[None] - mc, n)  # (V, J, 3)
+        n = self.used.sum(-2)[..., None, :] - self.used  # (..., V, J) views left
+        x = _solve(m.sum(-4)[..., None, :, :, :] - m, mc.sum(-3)[..., None, :, :] - mc, n)
         gap = np.linalg.norm((m @ (x - self.centres[:, None])[..., None])[..., 0], axis=-1)
         return np.where(self.used, gap, np.nan)
 
+    def two_view_gap(self) -> FloatArray:
+        """(...,) for a person seen by exactly two views, the median ray-to-ray distance (m)
+        of the joints both see (inf with fewer than :data:`MIN_SHARED_JOINTS`); NaN for one
+        seen by any other number of views."""
+        V, J = self.used.shape[-2:]
+        used = np.asarray(self.used).reshape(-1, V, J)
+        dirs = self.dirs.reshape(-1, V, J, 3)
+        seen = np.asarray(used.any(-1))
+        two = seen.sum(-1) == 2
+        out = np.full(len(used), np.nan)
+        if two.any():
+            rows = np.flatnonzero(two)
+            v1, v2 = np.nonzero(seen[rows])[1].reshape(-1, 2).T  # each row's two views
+            both = used[rows, v1] & used[rows, v2]
+            c = self.centres
+            gaps = ray_distance(c[v1, None], dirs[rows, v1], c[v2, None], dirs[rows, v2])
+            med = nanmedian_last(np.where(both, gaps, np.nan))
+            out[rows] = np.where(both.sum(-1) >= MIN_SHARED_JOINTS, med, np.inf)
+        return out.reshape(self.used.shape[:-2])
+
 
 def _solve(a: FloatArray, b: FloatArray, views: np.ndarray) -> FloatArray:
-    ok = views >= 2
-    out = np.full(b.shape, np.nan)
-    if ok.any():
-        out[ok] = np.linalg.solve(a[ok], b[ok][..., None])[..., 0]
-    return out
+    """``a x = b`` for symmetric 3x3 ``a`` (..., 3, 3) and ``b`` (..., 3) by cofactors (numpy's
+    batched solve is ten times slower on the few hundred systems of a tick); NaN where fewer
+    than two ``views`` (...) meet or the rays are parallel."""
+    a00, a01, a02 = a[..., 0, 0], a[..., 0, 1], a[..., 0, 2]
+    a11, a12, a22 = a[..., 1, 1], a[..., 1, 2], a[..., 2, 2]
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    x = np.stack(
+        [
+            c00 * b0 + c01 * b1 + c02 * b2,
+            c01 * b0 + c11 * b1 + c12 * b2,
+            c02 * b0 + c12 * b1 + c22 * b2,
+        ],
+        axis=-1,
+    )
+    ok = (views >= 2) & (np.abs(det) > 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok[..., None], x / det[..., None], np.nan)
 
 
 def ray_distance(c1: FloatArray, d1: FloatArray, c2: FloatArray, d2: FloatArray) -> FloatArray:

@@ -39,7 +39,6 @@ from syncpose.inference.association import (
     group_across_views,
     match_to_tracks,
     nanmedian_last,
-    pair_distances,
     skeleton_cost,
 )
 from syncpose.inference.engine import EngineResult, PoseEngine, ViewKeypoints, step_many
@@ -128,6 +127,42 @@ class _Track:
         self.t_s = t_s
 
 
+@dataclass
+class _Agreement:
+    """How well each of T tracks' views agree: ``views`` (T,) how many; with three or more,
+    ``worst`` (T,) the largest of the views' median leave-one-out gaps (m); with two, ``pair``
+    (T,) their median ray-to-ray gap (m) and ``off`` (T,) how far the point they give is from
+    where the person is expected (median joint distance, m)."""
+
+    views: np.ndarray
+    worst: FloatArray
+    pair: FloatArray
+    off: FloatArray
+
+    @classmethod
+    def of(cls, rays: Rays, expected: Sequence[FloatArray]) -> _Agreement:
+        views = rays.used.any(-1).sum(-1)
+        worst = pair = off = np.full(len(views), np.nan)
+        if (views >= 3).any():
+            worst = _median_rows(rays.leave_one_out(), fill=-1.0).max(-1)
+        if (views == 2).any():
+            off = nanmedian_last(np.linalg.norm(rays.point() - np.stack(expected), axis=-1))
+            pair = rays.two_view_gap()
+        return cls(views, worst, pair, off)
+
+    def within(self, gate: float) -> np.ndarray:
+        """(T,) which tracks' views all agree within ``gate`` (m) (one view or none: yes;
+        two: rays that meet, where the person is expected)."""
+        many = (self.views >= 3) & (self.worst <= gate)
+        two = (self.views == 2) & (self.pair <= gate) & ~(self.off > SAME_PERSON_M)
+        return np.asarray((self.views < 2) | many | two)
+
+    def put(self, rows: Sequence[int], other: _Agreement) -> None:
+        """Replace ``rows`` with ``other``'s (measured on those rows only)."""
+        for name in ("views", "worst", "pair", "off"):
+            getattr(self, name)[list(rows)] = getattr(other, name)
+
+
 class PeopleTracker:
     """Follows up to ``max_people`` people seen by ``rig``; ``engine`` is the template each
     track's engine is spawned from (:meth:`PoseEngine.spawn`).
@@ -188,31 +223,50 @@ class PeopleTracker:
         repair_s = 0.0  # left/right repair: fusion's work (one person needs it too), not timed here
         # One track and no view with a second skeleton: nobody to mistake the person for.
         alone = len(self._tracks) <= 1 and all(len(f) <= 1 for f in found)
-        for k, views_of in enumerate(assigned):
-            if alone:
-                break
-            expected = self._tracks[k].predict(t_ref_s)
+        if not alone and assigned:
+            expected = [t.predict(t_ref_s) for t in self._tracks]
             # First the views far off as detected (someone else: they would spoil the
             # left/right repair), then, left and right put right, the rest of the gate.
-            mine = {v: found[v][s] for v, s in views_of.items()}
-            for v in self._disagreeing(mine, predicted[k], expected, 2.0 * gate):
-                del taken[v][views_of.pop(v)]  # free for someone else
+            raw = [{v: found[v][s] for v, s in a.items()} for a in assigned]
+            rays = self._stacked(raw)
+            agree = _Agreement.of(rays, expected)
+            changed: set[int] = set()
+            for k, off in enumerate(
+                self._disagreeing(raw, rays, agree, predicted, expected, 2 * gate)
+            ):
+                for v in off:
+                    del taken[v][assigned[k].pop(v)]  # free for someone else
+                    rays.used[k, v] = False
+                    changed.add(k)
             t_fix = time.perf_counter()
-            points, conf = self._gather(found, views_of)
+            gathered = [self._gather(found, views_of) for views_of in assigned]
             repair_s += time.perf_counter() - t_fix
-            mine = {v: Skeleton2D(points[v], conf[v]) for v in views_of}
-            dropped = self._disagreeing(mine, predicted[k], expected, gate)
-            for v in dropped:
-                del taken[v][views_of.pop(v)]
-            if not dropped:
-                kept[k] = (points, conf)
+            repaired = [
+                {v: Skeleton2D(points[v], conf[v]) for v in views_of}
+                for (points, conf, _), views_of in zip(gathered, assigned, strict=True)
+            ]
+            for k, (_, _, swapped) in enumerate(gathered):
+                for v in swapped:  # the same rays, left and right exchanged
+                    rays.dirs[k, v] = rays.dirs[k, v, MIRROR]
+                    rays.used[k, v] = rays.used[k, v, MIRROR]
+                    changed.add(k)
+            if changed:  # only the tracks whose views changed are measured again
+                rows = sorted(changed)
+                agree.put(rows, _Agreement.of(rays.people(rows), [expected[k] for k in rows]))
+            for k, off in enumerate(
+                self._disagreeing(repaired, rays, agree, predicted, expected, gate)
+            ):
+                for v in off:
+                    del taken[v][assigned[k].pop(v)]
+                if not off:
+                    kept[k] = gathered[k][:2]
         self._births(found, taken, t_cap, assigned)
         assoc_ms = (time.perf_counter() - t0 - repair_s) * 1000.0
 
         t1 = time.perf_counter()
         bundles, fused = [], []
         for k, views_of in enumerate(assigned):
-            points, conf = kept.get(k) or self._gather(found, views_of, count=False)
+            points, conf = kept.get(k) or self._gather(found, views_of, count=False)[:2]
             by_camera: dict[str, ViewKeypoints | None] = {
                 self.rig.names[v]: ViewKeypoints(points[v], conf[v], float(t_cap[v]))
                 for v in views_of
@@ -235,12 +289,21 @@ class PeopleTracker:
         """(T, V, J, 2) every track at every view's capture time, projected (NaN: not there)."""
         V, J = len(found), len(JOINTS)
         predicted = np.full((len(self._tracks), V, J, 2), np.nan)
-        if self._tracks:
-            for v, cam in enumerate(self.rig.cameras):
-                if np.isfinite(t_cap[v]) and found[v]:
-                    at = np.stack([t.predict(float(t_cap[v])) for t in self._tracks])
-                    uv = cam.project(at)
-                    predicted[:, v] = np.where(cam.in_image(uv)[..., None], uv, np.nan)
+        looked = [v for v in range(V) if np.isfinite(t_cap[v]) and found[v]]
+        if not self._tracks or not looked:
+            return predicted
+        poses = [t.pose for t in self._tracks]
+        assert all(p is not None for p in poses)  # a track is made with its first pose
+        pose = np.stack(poses)  # type: ignore[arg-type]  # (T, J, 3)
+        velocity = np.stack([t.velocity for t in self._tracks])
+        since = np.array([t.t_s for t in self._tracks])
+        # Track.predict for every track and view at once.
+        dt = np.minimum(t_cap[looked][None] - since[:, None], COAST_S)  # (T, V')
+        at = pose[:, None] + velocity[:, None, None] * dt[..., None, None]  # (T, V', J, 3)
+        for i, v in enumerate(looked):
+            cam = self.rig.cameras[v]
+            uv = cam.project(at[:, i])
+            predicted[:, v] = np.where(cam.in_image(uv)[..., None], uv, np.nan)
         return predicted
 
     def _match(
@@ -252,52 +315,76 @@ class PeopleTracker:
         )
         return match_to_tracks(predicted, found, gate)
 
+    def _stacked(self, people: Sequence[Mapping[int, Skeleton2D]]) -> Rays:
+        """The rays of several people (each ``{view: skeleton}``), in one batch."""
+        V, J = len(self.rig.cameras), len(JOINTS)
+        points = np.full((len(people), V, J, 2), np.nan)
+        used = np.zeros((len(people), V, J), dtype=bool)
+        for k, mine in enumerate(people):
+            for v, sk in mine.items():
+                points[k, v], used[k, v] = sk.points, sk.usable
+        return Rays.batch(self.rig, points, used)
+
     def _disagreeing(
         self,
+        people: Sequence[Mapping[int, Skeleton2D]],
+        rays: Rays,
+        agree: _Agreement,
+        predicted: FloatArray,
+        expected: Sequence[FloatArray],
+        gate: float,
+    ) -> list[list[int]]:
+        """Per track, the views whose skeleton the others contradict (a view that took
+        someone else because its own sight of the person was blocked). ``people`` holds every
+        track's skeletons by view, ``rays`` their rays (:meth:`_stacked`), ``agree`` how well
+        they agree, ``predicted`` (T, V, J, 2) their projections, ``expected`` (J, 3) each
+        where the person should be. A track whose views agree within ``gate`` (m) keeps them
+        all; only one that does not goes through :meth:`_disagreeing_one`."""
+        fine = agree.within(gate)
+        return [
+            []
+            if fine[k]
+            else self._disagreeing_one(people[k], rays.person(k), predicted[k], expected[k], gate)
+            for k in range(len(fine))
+        ]
+
+    def _disagreeing_one(
+        self,
         mine: Mapping[int, Skeleton2D],
+        rays: Rays,
         predicted: FloatArray,
         expected: FloatArray,
         gate: float,
     ) -> list[int]:
-        """The views of a track whose skeleton the others contradict (a view that took someone
-        else because its own sight of the person was blocked): left out one at a time, the
-        worst first, while its rays pass farther than ``gate`` (m) from the point the other
-        views give (a view that agrees once its left and right are exchanged stays); of two
-        views whose rays miss each other, the one farther from the track's ``predicted``
-        projection (V, J, 2), or that meet farther than :data:`SAME_PERSON_M` from where it
-        is ``expected`` (J, 3)."""
-        chosen = dict(mine)
+        """One track's views (its skeletons ``mine``, their ``rays``) that the others
+        contradict: left out one at a time, the worst first, while its rays pass farther than
+        ``gate`` (m) from the point the other views give (a view that agrees once its left and
+        right are exchanged stays); of two views whose rays miss each other, the one farther
+        from the track's ``predicted`` projection (V, J, 2), or that meet farther than
+        :data:`SAME_PERSON_M` from where it is ``expected`` (J, 3)."""
         out: list[int] = []
-        while len(chosen) >= 3:
-            gaps = Rays.of(self.rig, chosen).leave_one_out()
+        while len(rays.views()) >= 3:
+            gaps = rays.leave_one_out()
             per_view = _median_rows(gaps, fill=-1.0)
             worst = int(np.argmax(per_view))
             if per_view[worst] <= gate:
                 return out
-            if self._agrees_mirrored(chosen, worst, gate):
+            flipped = rays.mirrored(worst).leave_one_out()[worst : worst + 1]
+            if _median_rows(flipped, fill=np.inf)[0] <= gate:
                 return out  # the person, left and right mixed up: the swap repair's job
             out.append(worst)
-            del chosen[worst]
-        if len(chosen) == 2:
-            (v1, a), (v2, b) = chosen.items()
-            gap = pair_distances(self.rig, v1, [a], v2, [b])[0, 0]
-            point = Rays.of(self.rig, chosen).point()
-            off = _median_gap(point, expected)
-            if gap > gate or off > SAME_PERSON_M:
+            rays = rays.without(worst)
+        views = rays.views()
+        if len(views) == 2:
+            v1, v2 = views
+            off = _median_gap(rays.point(), expected)
+            if rays.two_view_gap() > gate or off > SAME_PERSON_M:
                 # Two views that cannot both be this person (rays that miss each other, or
                 # meet away from where the person is: two opposite cameras each seeing a
                 # different one of two people in line): keep the one its path predicts.
-                cost = [skeleton_cost(predicted[v], sk) for v, sk in chosen.items()]
+                cost = [skeleton_cost(predicted[v], mine[v]) for v in views]
                 out.append(v1 if cost[0] > cost[1] else v2)
         return out
-
-    def _agrees_mirrored(self, chosen: Mapping[int, Skeleton2D], v: int, gate: float) -> bool:
-        """Whether view ``v``'s skeleton agrees with the others once its left and right are
-        exchanged."""
-        sk = chosen[v]
-        flipped = Skeleton2D(sk.points[MIRROR], sk.confidence[MIRROR])
-        gaps = Rays.of(self.rig, {**chosen, v: flipped}).leave_one_out()
-        return bool(_median_rows(gaps[v : v + 1], fill=np.inf)[0] <= gate)
 
     def _births(
         self,
@@ -356,19 +443,20 @@ class PeopleTracker:
         views_of: Mapping[int, int],
         *,
         count: bool = True,
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, list[int]]:
         """One person's keypoints (V, J, 2) and confidences (V, J) from their views, left and
-        right put right (:func:`~syncpose.inference.swaps.fix_left_right`; ``count``: the
-        views exchanged counted in :attr:`swaps_fixed`)."""
+        right put right (:func:`~syncpose.inference.swaps.fix_left_right`), and the views
+        whose left and right were exchanged (``count``: counted in :attr:`swaps_fixed`)."""
         V, J = len(found), len(JOINTS)
         points = np.full((V, J, 2), np.nan)
         conf = np.zeros((V, J))
         for v, s in views_of.items():
             points[v], conf[v] = found[v][s].points, found[v][s].confidence
+        swapped: list[int] = []
         if self.fix_swaps:
             points, conf, swapped = fix_left_right(self.rig, points, conf)
             self.swaps_fixed += len(swapped) if count else 0
-        return points, conf
+        return points, conf, swapped
 
     def _advance(
         self,
