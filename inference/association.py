@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -45,8 +46,9 @@ class Skeleton2D:
     points: FloatArray
     confidence: FloatArray
 
-    @property
+    @cached_property
     def usable(self) -> np.ndarray:
+        """(J,) the joints found with some confidence (computed once: a skeleton is fixed)."""
         return np.asarray((self.confidence > 0) & np.isfinite(self.points).all(-1))
 
     @property
@@ -158,11 +160,9 @@ class Rays:
         """People's ``points`` (..., V, J, 2) where ``used`` (..., V, J): one
         :meth:`~syncpose.camera.Camera.rays` call per view for all of them."""
         used = np.asarray(used, dtype=bool)
-        dirs = np.zeros((*points.shape[:-1], 3))
-        for v, cam in enumerate(rig.cameras):
-            ok = used[..., v, :]
-            if ok.any():
-                dirs[..., v, :, :][ok] = cam.rays(points[..., v, :, :][ok])
+        per_view = np.moveaxis(np.where(used[..., None], points, 0.0), -3, 0)  # (V, ..., J, 2)
+        dirs = np.moveaxis(rig.rays_each(per_view), 0, -3)
+        dirs = np.where(used[..., None], dirs, 0.0)
         centres = np.stack([cam.centre for cam in rig.cameras])
         return cls(centres, dirs, used)
 
@@ -191,7 +191,7 @@ class Rays:
         """The views with any ray (one person)."""
         return [int(v) for v in np.flatnonzero(self.used.any(-1))]
 
-    def _normal(self) -> tuple[FloatArray, FloatArray]:
+    def normal(self) -> tuple[FloatArray, FloatArray]:
         """Per view and joint ``I - d dᵀ`` (..., V, J, 3, 3) (zero where unused) and it times
         the centre (..., V, J, 3): the terms of the least-squares point nearest the rays."""
         d = self.dirs
@@ -199,15 +199,16 @@ class Rays:
         m *= self.used[..., None, None]
         return m, (m @ self.centres[:, None, :, None])[..., 0]
 
-    def point(self) -> FloatArray:
-        """(..., J, 3) the points nearest each joint's rays (NaN with fewer than two views)."""
-        m, mc = self._normal()
+    def point(self, normal: tuple[FloatArray, FloatArray] | None = None) -> FloatArray:
+        """(..., J, 3) the points nearest each joint's rays (NaN with fewer than two views);
+        ``normal``: :meth:`normal`, where the caller has it already."""
+        m, mc = normal or self.normal()
         return _solve(m.sum(-4), mc.sum(-3), self.used.sum(-2))
 
-    def leave_one_out(self) -> FloatArray:
+    def leave_one_out(self, normal: tuple[FloatArray, FloatArray] | None = None) -> FloatArray:
         """(..., V, J) how far each view's ray passes from the point the other views give (m;
-        NaN where either is missing)."""
-        m, mc = self._normal()
+        NaN where either is missing); ``normal`` as for :meth:`point`."""
+        m, mc = normal or self.normal()
         n = self.used.sum(-2)[..., None, :] - self.used  # (..., V, J) views left
         x = _solve(m.sum(-4)[..., None, :, :, :] - m, mc.sum(-3)[..., None, :, :] - mc, n)
         gap = np.linalg.norm((m @ (x - self.centres[:, None])[..., None])[..., 0], axis=-1)

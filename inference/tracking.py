@@ -143,10 +143,12 @@ class _Agreement:
     def of(cls, rays: Rays, expected: Sequence[FloatArray]) -> _Agreement:
         views = rays.used.any(-1).sum(-1)
         worst = pair = off = np.full(len(views), np.nan)
+        normal = rays.normal()  # shared by both measures
         if (views >= 3).any():
-            worst = _median_rows(rays.leave_one_out(), fill=-1.0).max(-1)
+            worst = _median_rows(rays.leave_one_out(normal), fill=-1.0).max(-1)
         if (views == 2).any():
-            off = nanmedian_last(np.linalg.norm(rays.point() - np.stack(expected), axis=-1))
+            point = rays.point(normal)
+            off = nanmedian_last(np.linalg.norm(point - np.stack(expected), axis=-1))
             pair = rays.two_view_gap()
         return cls(views, worst, pair, off)
 
@@ -300,10 +302,11 @@ class PeopleTracker:
         # Track.predict for every track and view at once.
         dt = np.minimum(t_cap[looked][None] - since[:, None], COAST_S)  # (T, V')
         at = pose[:, None] + velocity[:, None, None] * dt[..., None, None]  # (T, V', J, 3)
-        for i, v in enumerate(looked):
-            cam = self.rig.cameras[v]
-            uv = cam.project(at[:, i])
-            predicted[:, v] = np.where(cam.in_image(uv)[..., None], uv, np.nan)
+        rig = self.rig if len(looked) == V else self.rig.subset([self.rig.names[v] for v in looked])
+        per_view = np.swapaxes(at, 0, 1)  # (V', T, J, 3)
+        uv = rig.project_each(per_view)
+        inside = rig.in_image_each(uv)
+        predicted[:, looked] = np.swapaxes(np.where(inside[..., None], uv, np.nan), 0, 1)
         return predicted
 
     def _match(

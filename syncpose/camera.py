@@ -132,59 +132,28 @@ class Camera:
 
     # -- projection ------------------------------------------------------------------------------
 
+    @cached_property
+    def _lens(self) -> _Lens:
+        return _Lens.of([self], stacked=False)
+
     def to_camera(self, points: npt.ArrayLike) -> FloatArray:
         """World points (..., 3) -> camera coordinates (..., 3)."""
-        p = np.asarray(points, dtype=np.float64)
-        return np.asarray(p @ self.R.T + self.tvec, dtype=np.float64)
+        return self._lens.to_camera(np.asarray(points, dtype=np.float64))
 
     def distort(self, xy: npt.ArrayLike) -> FloatArray:
         """Normalised undistorted (..., 2) -> normalised distorted (..., 2)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        k1, k2, p1, p2, k3 = self.dist
-        x, y = xy[..., 0], xy[..., 1]
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
-        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
-        return np.stack([xd, yd], axis=-1)
+        return self._lens.distort(np.asarray(xy, dtype=np.float64))
 
     def project(self, points: npt.ArrayLike) -> FloatArray:
         """World points (..., 3) -> pixels (..., 2). NaN for points behind the camera, and for
         points so far off-axis that the radial distortion folds back (the distorted radius no
         longer grows with the angle): the lens model is invalid there, and a far-away point
         must not land inside the image."""
-        cam = self.to_camera(points)
-        z = cam[..., 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xy = cam[..., :2] / z[..., None]
-        uv = self.distort(xy) @ self.K[:2, :2].T + self.K[:2, 2]
-        k1, k2, _, _, k3 = self.dist
-        r2 = (xy**2).sum(axis=-1)
-        growing = 1.0 + r2 * (3.0 * k1 + r2 * (5.0 * k2 + r2 * 7.0 * k3)) > 0.0
-        return np.where(((z > 1e-9) & growing)[..., None], uv, np.nan)
+        return self._lens.project(np.asarray(points, dtype=np.float64))
 
     def undistort(self, pixels: npt.ArrayLike) -> FloatArray:
         """Pixels (..., 2) -> normalised undistorted coordinates (..., 2) (fixed-point inverse)."""
-        uv = np.asarray(pixels, dtype=np.float64)
-        Kinv = self.K_inv
-        xd = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
-        if not self.dist.any():
-            return np.asarray(xd, dtype=np.float64)
-        k1, k2, p1, p2, k3 = self.dist
-        x0, y0 = xd[..., 0], xd[..., 1]
-        x, y = x0.copy(), y0.copy()
-        for _ in range(_UNDISTORT_ITERATIONS):
-            r2 = x * x + y * y
-            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-            dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
-            dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
-            x_new, y_new = (x0 - dx) / radial, (y0 - dy) / radial
-            with np.errstate(invalid="ignore"):
-                change = np.nanmax(np.abs(x_new - x) + np.abs(y_new - y), initial=0.0)
-            x, y = x_new, y_new
-            if change < 1e-13:  # converged (typically after a handful of iterations)
-                break
-        return np.stack([x, y], axis=-1)
+        return self._lens.undistort(np.asarray(pixels, dtype=np.float64))
 
     def in_image(self, uv: npt.ArrayLike) -> BoolArray:
         """Which pixels (..., 2) fall inside the image (NaN: no)."""
@@ -195,10 +164,7 @@ class Camera:
 
     def rays(self, pixels: npt.ArrayLike) -> FloatArray:
         """Pixels (..., 2) -> unit ray directions (..., 3) in world coordinates, from ``centre``."""
-        xy = self.undistort(pixels)
-        d_cam = np.concatenate([xy, np.ones((*xy.shape[:-1], 1))], axis=-1)
-        d = d_cam @ self.R  # R.T @ d for row vectors
-        return np.asarray(d / np.linalg.norm(d, axis=-1, keepdims=True), dtype=np.float64)
+        return self._lens.rays(np.asarray(pixels, dtype=np.float64))
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -266,7 +232,36 @@ class Rig:
 
     def project(self, points: npt.ArrayLike) -> FloatArray:
         """World points (..., 3) -> pixels (V, ..., 2), one slice per camera."""
-        return np.stack([cam.project(points) for cam in self.cameras])
+        p = np.asarray(points, dtype=np.float64)
+        return self.project_each(np.broadcast_to(p, (len(self.cameras), *p.shape)))
+
+    # Each camera its own points, all cameras in one pass (the few dozen points of a tick cost
+    # numpy's per-call overhead, not arithmetic: one pass for the rig instead of one per view).
+
+    @cached_property
+    def _lenses(self) -> _Lens:
+        return _Lens.of(self.cameras, stacked=True)
+
+    def project_each(self, points: npt.ArrayLike) -> FloatArray:
+        """Camera ``v``'s world points ``points[v]`` (V, ..., 3) -> its pixels (V, ..., 2), as
+        :meth:`Camera.project` gives them."""
+        p = np.asarray(points, dtype=np.float64)
+        flat = p.reshape(len(self.cameras), -1, 3)
+        return self._lenses.project(flat).reshape(*p.shape[:-1], 2)
+
+    def rays_each(self, pixels: npt.ArrayLike) -> FloatArray:
+        """Camera ``v``'s pixels ``pixels[v]`` (V, ..., 2) -> its unit world rays (V, ..., 3),
+        as :meth:`Camera.rays` gives them."""
+        p = np.asarray(pixels, dtype=np.float64)
+        flat = p.reshape(len(self.cameras), -1, 2)
+        return self._lenses.rays(flat).reshape(*p.shape[:-1], 3)
+
+    def in_image_each(self, uv: npt.ArrayLike) -> BoolArray:
+        """Which of camera ``v``'s pixels ``uv[v]`` (V, ..., 2) fall inside its image."""
+        p = np.asarray(uv, dtype=np.float64)
+        size = np.array([cam.size for cam in self.cameras], dtype=np.float64)
+        size = size.reshape(len(self.cameras), *([1] * (p.ndim - 2)), 2)
+        return np.asarray(((p >= 0) & (p < size)).all(-1), dtype=np.bool_)
 
     @property
     def id(self) -> str:
@@ -278,6 +273,90 @@ class Rig:
         return len(self.cameras) == len(other.cameras) and all(
             a.same_as(b) for a, b in zip(self.cameras, other.cameras, strict=True)
         )
+
+
+@dataclass(frozen=True)
+class _Lens:
+    """The projection of one camera, or of several stacked along a leading view axis (every
+    matrix (V, n, n), every other parameter (V, 1, ...), against points (V, N, ...)): the one
+    implementation of the model behind :class:`Camera` and :meth:`Rig.project_each`."""
+
+    Rt: FloatArray  # R transposed (row vectors)
+    t: FloatArray
+    A: FloatArray  # K's 2x2 part, transposed
+    c: FloatArray  # principal point
+    A_inv: FloatArray
+    c_inv: FloatArray
+    k: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]  # k1, k2, p1, p2, k3
+    distorted: bool
+
+    @classmethod
+    def of(cls, cameras: Sequence[Camera], *, stacked: bool) -> _Lens:
+        def stack(values: Sequence[FloatArray], *, matrix: bool = False) -> FloatArray:
+            a = np.stack(values)  # matrices (V, n, n) for matmul, the rest (V, 1, ...)
+            return a[0] if not stacked else a if matrix else a[:, None]
+
+        R = [cam.R for cam in cameras]
+        dist = stack([cam.dist for cam in cameras])
+        return cls(
+            Rt=stack([r.T for r in R], matrix=True),
+            t=stack([cam.tvec for cam in cameras]),
+            A=stack([cam.K[:2, :2].T for cam in cameras], matrix=True),
+            c=stack([cam.K[:2, 2] for cam in cameras]),
+            A_inv=stack([cam.K_inv[:2, :2].T for cam in cameras], matrix=True),
+            c_inv=stack([cam.K_inv[:2, 2] for cam in cameras]),
+            k=(dist[..., 0], dist[..., 1], dist[..., 2], dist[..., 3], dist[..., 4]),
+            distorted=any(cam.dist.any() for cam in cameras),
+        )
+
+    def to_camera(self, points: FloatArray) -> FloatArray:
+        return np.asarray(points @ self.Rt + self.t, dtype=np.float64)
+
+    def distort(self, xy: FloatArray) -> FloatArray:
+        k1, k2, p1, p2, k3 = self.k
+        x, y = xy[..., 0], xy[..., 1]
+        r2 = x * x + y * y
+        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+        return np.stack([xd, yd], axis=-1)
+
+    def project(self, points: FloatArray) -> FloatArray:
+        cam = self.to_camera(points)
+        z = cam[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = cam[..., :2] / z[..., None]
+        uv = self.distort(xy) @ self.A + self.c
+        k1, k2, _, _, k3 = self.k
+        r2 = (xy**2).sum(axis=-1)
+        growing = 1.0 + r2 * (3.0 * k1 + r2 * (5.0 * k2 + r2 * 7.0 * k3)) > 0.0
+        return np.where(((z > 1e-9) & growing)[..., None], uv, np.nan)
+
+    def undistort(self, pixels: FloatArray) -> FloatArray:
+        xd = pixels @ self.A_inv + self.c_inv
+        if not self.distorted:
+            return np.asarray(xd, dtype=np.float64)
+        k1, k2, p1, p2, k3 = self.k
+        x0, y0 = xd[..., 0], xd[..., 1]
+        x, y = x0.copy(), y0.copy()
+        for _ in range(_UNDISTORT_ITERATIONS):
+            r2 = x * x + y * y
+            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+            dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+            x_new, y_new = (x0 - dx) / radial, (y0 - dy) / radial
+            with np.errstate(invalid="ignore"):
+                change = np.nanmax(np.abs(x_new - x) + np.abs(y_new - y), initial=0.0)
+            x, y = x_new, y_new
+            if change < 1e-13:  # converged (typically after a handful of iterations)
+                break
+        return np.stack([x, y], axis=-1)
+
+    def rays(self, pixels: FloatArray) -> FloatArray:
+        xy = self.undistort(pixels)
+        d_cam = np.concatenate([xy, np.ones((*xy.shape[:-1], 1))], axis=-1)
+        d = d_cam @ np.swapaxes(self.Rt, -1, -2)  # R.T @ d for row vectors
+        return np.asarray(d / np.linalg.norm(d, axis=-1, keepdims=True), dtype=np.float64)
 
 
 def _frozen(a: npt.ArrayLike) -> FloatArray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -56,6 +57,30 @@ def test_undistort_inverts_distortion_and_rays_hit_the_point() -> None:
     to_point = X - cam.centre
     to_point /= np.linalg.norm(to_point, axis=1, keepdims=True)
     np.testing.assert_allclose(rays, to_point, atol=1e-9)
+
+
+def test_rig_projects_and_casts_rays_for_every_camera_at_once() -> None:
+    """The rig's one-pass projection and rays equal each camera's own, lens by lens (one
+    camera without distortion among distorted ones), with NaN kept where a camera has it."""
+    cams = (
+        camera("a"),
+        Camera("b", (640, 480), K, np.zeros(5), np.array([0.0, 0.3, 0.0]), np.array([0, 0, 4.0])),
+        replace(camera("c", (-0.2, 0.1, 0.3)), dist=DIST * 0.5),
+    )
+    rig = Rig(cams)
+    X = points(60).reshape(3, 4, 5, 3)
+    X[1, 0, 0] = [0.0, 0.0, -10.0]  # behind camera b
+    uv = rig.project_each(X)
+    assert uv.shape == (3, 4, 5, 2)
+    for v, cam in enumerate(cams):
+        np.testing.assert_array_equal(np.isnan(uv[v]), np.isnan(cam.project(X[v])))
+        np.testing.assert_allclose(uv[v], cam.project(X[v]), atol=1e-9)
+        np.testing.assert_array_equal(rig.in_image_each(uv)[v], cam.in_image(uv[v]))
+    np.testing.assert_allclose(rig.project(X[0]), np.stack([c.project(X[0]) for c in cams]))
+    seen = np.where(np.isfinite(uv), uv, 100.0)
+    rays = rig.rays_each(seen)
+    for v, cam in enumerate(cams):
+        np.testing.assert_allclose(rays[v], cam.rays(seen[v]), atol=1e-9)
 
 
 def test_rig_file_round_trip_is_exact(tmp_path: Path) -> None:
