@@ -1,4 +1,5 @@
-"""Pose streams on disk: JSON, CSV, NPZ, TRC (OpenSim) and C3D, chosen by the file's extension.
+"""Pose streams on disk: JSON, CSV, NPZ, TRC (OpenSim), C3D and BVH (:mod:`syncpose.bvh`: a
+skeleton with joint rotations, for animation tools), chosen by the file's extension.
 
 A :class:`PoseTrack` holds K ticks of P people of one skeleton: ``t_s`` (K,) seconds from the
 first tick, ``person_ids`` (P,) the people's ids, ``positions`` (K, P, J, 3) metres in the rig's
@@ -9,9 +10,9 @@ world frame (Z up; NaN = joint unknown, all NaN where the person is absent), ``u
 
 Several people: JSON frames list the people present (``id``, ``positions``, ``uncertainty``);
 CSV has a ``person`` column (one row per person present, one empty row for a tick with
-nobody); NPZ keeps the arrays as above; TRC is one file per person when there are several
-(``name_P1.trc``, ``name_P2.trc``, …, as Pose2Sim names them: :func:`trc_paths`); C3D labels
-the points ``P1_pelvis``, … .
+nobody); NPZ keeps the arrays as above; TRC and BVH are one file per person when there are
+several (``name_P1.trc``, ``name_P2.trc``, …, as Pose2Sim names them: :func:`person_paths`);
+C3D labels the points ``P1_pelvis``, … .
 
 C3D (:mod:`syncpose.c3d`) holds the points in millimetres, Z up as recorded, unknown points
 with a negative residual. TRC is written for OpenSim, which expects Y up: a point (x, y, z)
@@ -35,7 +36,9 @@ import numpy.typing as npt
 
 from syncpose.arrays import AnyArray, BoolArray, FloatArray, IntArray
 
-FORMATS = (".json", ".csv", ".npz", ".trc", ".c3d")
+FORMATS = (".json", ".csv", ".npz", ".trc", ".c3d", ".bvh")
+#: Formats of one person per file: several people are written as ``<stem>_P<id><ext>``.
+PER_PERSON = (".trc", ".bvh")
 FORMAT_NAME = "syncpose-poses"
 FORMAT_VERSION = 2  # 2: several people (version 1 files, one person, still read)
 
@@ -121,7 +124,8 @@ def check_pose_path(path: str | Path) -> Path:
 
 def write_poses(path: str | Path, track: PoseTrack) -> Path:
     """Write ``track`` in the format of ``path``'s extension (one of :data:`FORMATS`); the path
-    written (for TRC with several people, the first person's: :func:`trc_paths` has all)."""
+    written (for TRC or BVH of several people, the first person's: :func:`person_paths` has
+    all)."""
     path = check_pose_path(path)
     suffix = path.suffix.lower()
     writers = {
@@ -130,10 +134,11 @@ def write_poses(path: str | Path, track: PoseTrack) -> Path:
         ".npz": _write_npz,
         ".trc": _write_trc,
         ".c3d": _write_c3d,
+        ".bvh": _write_bvh,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".trc" and len(track.ids) > 1:
-        return _write_trc_people(path, track)
+    if suffix in PER_PERSON and len(track.ids) > 1:
+        return _write_people(path, track)
     tmp = path.with_name(path.name + ".part")
     writers[suffix](tmp, track)
     tmp.replace(path)  # never leave a half-written file under the final name
@@ -337,9 +342,9 @@ def _write_npz(path: Path, track: PoseTrack) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def trc_paths(path: str | Path, person_ids: Sequence[int]) -> list[Path]:
-    """Where a TRC export of ``path`` puts each person: ``path`` itself for one person, else
-    ``<stem>_P<id>.trc`` beside it."""
+def person_paths(path: str | Path, person_ids: Sequence[int]) -> list[Path]:
+    """Where a TRC or BVH export of ``path`` puts each person: ``path`` itself for one
+    person, else ``<stem>_P<id><ext>`` beside it."""
     path = Path(path)
     if len(person_ids) <= 1:
         return [path]
@@ -351,12 +356,23 @@ def _write_trc(path: Path, track: PoseTrack) -> None:
     _write_trc_person(path, path.name.removesuffix(".part"), track, 0)
 
 
-def _write_trc_people(path: Path, track: PoseTrack) -> Path:
-    """One TRC per person (:func:`trc_paths`); the first one's path."""
-    targets = trc_paths(path, track.ids)
+def _write_bvh(path: Path, track: PoseTrack) -> None:
+    _write_bvh_person(path, "", track, 0)
+
+
+def _write_bvh_person(path: Path, _name: str, track: PoseTrack, i: int) -> None:
+    from syncpose.bvh import bvh_text
+
+    path.write_text(bvh_text(track.positions[:, i], track.fps), encoding="utf-8")
+
+
+def _write_people(path: Path, track: PoseTrack) -> Path:
+    """One file per person (:func:`person_paths`); the first one's path."""
+    one = _write_trc_person if path.suffix.lower() == ".trc" else _write_bvh_person
+    targets = person_paths(path, track.ids)
     for i, target in enumerate(targets):
         tmp = target.with_name(target.name + ".part")
-        _write_trc_person(tmp, target.name, track, i)
+        one(tmp, target.name, track, i)
         tmp.replace(target)
     return targets[0]
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from syncpose.posefile import trc_paths, write_poses
+from syncpose.posefile import PER_PERSON, person_paths, write_poses
 from syncpose.server.recording import RecordingError
 from syncpose.server.schemas import Recording, StartRecording
 from syncpose.server.state import AUTHORIZED, READ, State
@@ -69,21 +69,26 @@ def recording(state: State, rec_id: str) -> dict[str, Any]:
 def download(
     state: State,
     rec_id: str,
-    format: Literal["json", "csv", "npz", "trc", "c3d"] = Query("json"),
+    format: Literal["json", "csv", "npz", "trc", "c3d", "bvh"] = Query("json"),
 ) -> FileResponse:
-    """The recording's poses as JSON, CSV, NPZ, TRC (OpenSim) or C3D; TRC of several people
-    as a zip of one file per person (``<id>_P1.trc``, …)."""
+    """The recording's poses as JSON, CSV, NPZ, TRC (OpenSim), C3D or BVH (a skeleton with
+    joint rotations, centimetres, Y up); TRC or BVH of several people as a zip of one file
+    per person (``<id>_P1.trc``, …)."""
     _meta(state, rec_id)
     try:
         track = state.store.track(rec_id, state.rig_fps)
     except RecordingError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     folder = Path(tempfile.mkdtemp(prefix="syncpose-export-"))
-    path = write_poses(folder / f"{rec_id}.{format}", track)
-    if format == "trc" and len(track.ids) > 1:
-        path = folder / f"{rec_id}_trc.zip"
+    try:
+        path = write_poses(folder / f"{rec_id}.{format}", track)
+    except ValueError as exc:  # a BVH of someone never measured whole: say so, lose nothing
+        shutil.rmtree(folder, ignore_errors=True)
+        raise HTTPException(status.HTTP_409_CONFLICT, f"cannot export as {format}: {exc}") from None
+    if f".{format}" in PER_PERSON and len(track.ids) > 1:
+        path = folder / f"{rec_id}_{format}.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for each in trc_paths(folder / f"{rec_id}.trc", track.ids):
+            for each in person_paths(folder / f"{rec_id}.{format}", track.ids):
                 zf.write(each, each.name)
     return FileResponse(
         path,

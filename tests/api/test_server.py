@@ -134,7 +134,7 @@ def test_recordings_lifecycle_and_exports(tmp_path: Path) -> None:
         assert stopped["state"] == "stopped" and stopped["poses"] == 5
         assert [r["id"] for r in client.get("/api/recordings").json()] == [rec_id]
         assert client.get(f"/api/recordings/{rec_id}").json()["poses"] == 5
-        for fmt in ("json", "csv", "npz", "trc", "c3d"):
+        for fmt in ("json", "csv", "npz", "trc", "c3d", "bvh"):
             got = client.get(f"/api/recordings/{rec_id}/download", params={"format": fmt})
             assert got.status_code == 200, fmt
             assert rec_id in got.headers["content-disposition"]
@@ -175,6 +175,12 @@ def test_a_recording_of_two_people_exports_both(tmp_path: Path) -> None:
         assert trc.status_code == 200 and trc.headers["content-disposition"].endswith('.zip"')
         names = zipfile.ZipFile(io.BytesIO(trc.content)).namelist()
         assert names == [f"{rec_id}_P1.trc", f"{rec_id}_P4.trc"]
+        bvh = client.get(f"/api/recordings/{rec_id}/download", params={"format": "bvh"})
+        assert bvh.status_code == 200 and bvh.headers["content-disposition"].endswith('.zip"')
+        files = zipfile.ZipFile(io.BytesIO(bvh.content))
+        assert files.namelist() == [f"{rec_id}_P1.bvh", f"{rec_id}_P4.bvh"]
+        text = files.read(f"{rec_id}_P4.bvh").decode()
+        assert text.startswith("HIERARCHY\nROOT Hips") and "Frames: 4\n" in text
         csv_rows = client.get(f"/api/recordings/{rec_id}/download", params={"format": "csv"})
         assert [r.split(",")[2] for r in csv_rows.text.splitlines()[1:]] == [
             "1", "1", "4", "1", "4", "1", "4"

@@ -138,12 +138,31 @@ def test_npz_of_several_people_holds_the_arrays_users_load(tmp_path: Path) -> No
         assert z["frame_index"].shape == (6,)
 
 
+def test_bvh_is_one_skeleton_file_per_person(tmp_path: Path) -> None:
+    from syncpose.motion import read_bvh
+    from syncpose.posefile import person_paths
+    from tests.unit.test_solve import mocap
+
+    t = two_people()
+    t.positions = np.stack([mocap()[:6], mocap()[10:16] + 1.0], axis=1)
+    t.positions[:2, 1] = np.nan
+    first = write_poses(tmp_path / "take.bvh", t)
+    files = person_paths(tmp_path / "take.bvh", t.ids)
+    assert [f.name for f in files] == ["take_P3.bvh", "take_P7.bvh"] and first == files[0]
+    for f in files:
+        bvh = read_bvh(f)
+        assert bvh.positions.shape[0] == 6 and bvh.fps == pytest.approx(30.0)
+    # Person 7 was seen from tick 2: the two ticks before repeat it.
+    late = read_bvh(files[1]).positions
+    np.testing.assert_allclose(late[0], late[2], atol=1e-6)
+
+
 def test_trc_is_one_file_per_person_and_csv_has_a_person_column(tmp_path: Path) -> None:
-    from syncpose.posefile import trc_paths
+    from syncpose.posefile import person_paths
 
     t = two_people()
     first = write_poses(tmp_path / "take.trc", t)
-    files = trc_paths(tmp_path / "take.trc", t.ids)
+    files = person_paths(tmp_path / "take.trc", t.ids)
     assert [f.name for f in files] == ["take_P3.trc", "take_P7.trc"] and first == files[0]
     assert all(f.is_file() for f in files) and not (tmp_path / "take.trc").exists()
     second = files[1].read_text().splitlines()

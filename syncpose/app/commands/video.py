@@ -141,7 +141,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--max-people", type=int, default=1, help="people to follow (1: one, never two fused)"
     )
-    p.add_argument("--out", type=Path, required=True, help=".json, .csv, .npz or .trc")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=".json, .csv, .npz, .trc, .c3d or .bvh (TRC and BVH: one file per person)",
+    )
     p.add_argument("--report", type=Path, default=None, help="write the quality summary (JSON)")
     p.set_defaults(run=run, handler=cmd_reconstruct)
 
