@@ -155,6 +155,66 @@ def cmd_bench_multi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_solve(args: argparse.Namespace) -> int:
+    """The skeleton solve one pose at a time, as a live output runs it: the online bone
+    lengths, the rotations and their quaternions, per person per pose; and how far forward
+    kinematics from them lies from the input."""
+    import time
+
+    import numpy as np
+
+    from syncpose.motion import load_motion
+    from syncpose.posefile import read_poses
+    from syncpose.skeleton import MOCAP
+    from syncpose.solve import BoneLengths, forward, lengths_of, solve
+
+    if args.poses is None:
+        source = "bundled CMU clip (motion capture)"
+        poses = np.asarray(MOCAP.apply(load_motion("bundled").clips[0].positions)[0])
+    else:
+        source = str(args.poses)
+        poses = read_poses(args.poses).positions[:, 0]
+    poses = poses[np.isfinite(poses).all(-1).any(-1)]
+    if not len(poses):
+        out(f"bench solve: no pose in {source}")
+        return 1
+    lengths, times = BoneLengths(), []
+    for k in range(args.repeat * len(poses)):
+        pose = poses[k % len(poses)]
+        t0 = time.perf_counter()
+        lengths.update(pose)
+        solve(pose[None]).quaternions()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    gap = np.linalg.norm(forward(solve(poses), lengths_of(poses)) - poses, axis=-1) * 1000.0
+    report = {
+        "source": source,
+        "poses": len(poses),
+        "solve_ms_median": round(float(np.median(times)), 3),
+        "solve_ms_p95": round(float(np.percentile(times, 95)), 3),
+        "fk_gap_mm_median": round(float(np.nanmedian(gap)), 2),
+        "fk_gap_mm_max": round(float(np.nanmax(gap)), 2),
+    }
+    out(
+        f"{source}: {len(poses)} poses; lengths + solve + quaternions per person per pose "
+        f"{report['solve_ms_median']} ms median ({report['solve_ms_p95']} p95); forward "
+        f"kinematics vs input {report['fk_gap_mm_median']} mm median "
+        f"({report['fk_gap_mm_max']} max: bones held rigid)"
+    )
+    write_json(args.json, report)
+    return 0
+
+
+def _add_solve(bench: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = bench.add_parser(
+        "solve", help="the skeleton solve per pose (bone lengths, rotations) and its FK gap"
+    )
+    p.add_argument("--poses", type=Path, default=None, help="a .npz/.json pose file (person 1)")
+    p.add_argument("--repeat", type=int, default=3, help="passes over the poses")
+    p.add_argument("--json", type=Path, default=None)
+    p.set_defaults(handler=cmd_bench_solve)
+    return p
+
+
 def cmd_bench_realvideo(args: argparse.Namespace) -> int:
     from syncpose.app.bench_video import format_realvideo, run_realvideo_bench
 
@@ -256,6 +316,7 @@ def register(sub: Any) -> None:
         _add_e2e,
         _add_faults,
         _add_multi,
+        _add_solve,
     ):
         add(bench).set_defaults(run=run)
 
