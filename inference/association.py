@@ -25,7 +25,7 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from syncpose.arrays import FloatArray
+from syncpose.arrays import FloatArray, nanmedian_last
 from syncpose.camera import Rig
 from syncpose.skeleton import JOINTS, LEFT_RIGHT
 
@@ -87,16 +87,6 @@ def _costs(predicted: FloatArray, pts: FloatArray, ok: np.ndarray) -> FloatArray
     med = nanmedian_last(np.where(both, d, np.nan))
     best = np.where(both.sum(-1) >= MIN_SHARED_JOINTS, med, np.inf).min(0)
     return np.asarray(best / height[..., None], dtype=np.float64)
-
-
-def nanmedian_last(x: FloatArray) -> FloatArray:
-    """The median over the last axis ignoring NaN (NaN where all are); numpy's ``nanmedian``
-    goes through masked arrays and is 30 times slower on the small arrays of a tick."""
-    x = np.sort(x, axis=-1)  # NaN sort last
-    n = (~np.isnan(x)).sum(-1)
-    lo = np.take_along_axis(x, np.maximum((n - 1) // 2, 0)[..., None], -1)[..., 0]
-    hi = np.take_along_axis(x, np.maximum(n // 2, 0)[..., None], -1)[..., 0]
-    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
 
 
 def skeleton_cost(predicted: FloatArray, skeleton: Skeleton2D) -> float:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from syncpose.arrays import FloatArray
+from syncpose.arrays import FloatArray, nanmedian_last
 from syncpose.camera import Rig
 from syncpose.config import TrackingConfig
 from syncpose.inference.association import (
@@ -38,7 +38,6 @@ from syncpose.inference.association import (
     Skeleton2D,
     group_across_views,
     match_to_tracks,
-    nanmedian_last,
     skeleton_cost,
 )
 from syncpose.inference.engine import EngineResult, PoseEngine, ViewKeypoints, step_many

@@ -1,4 +1,5 @@
-"""The numpy array types every package shares (one definition, for mypy and for readers).
+"""The numpy array types every package shares (one definition, for mypy and for readers),
+and :func:`nanmedian_last`, the NaN-aware median the small arrays of a tick need.
 
 An alias names the element type only; the shape is stated where the array is used — in the
 variable's name or the docstring of the function that takes or returns it, with what NaN
@@ -24,3 +25,13 @@ BoolArray = npt.NDArray[np.bool_]
 ImageArray = npt.NDArray[np.uint8]
 #: any element type (a decoded message's arrays, a model's raw outputs).
 AnyArray = npt.NDArray[Any]
+
+
+def nanmedian_last(x: FloatArray) -> FloatArray:
+    """The median over the last axis ignoring NaN (NaN where all are); numpy's ``nanmedian``
+    goes through masked arrays and is 30 times slower on the small arrays of a tick."""
+    x = np.sort(x, axis=-1)  # NaN sort last
+    n = (~np.isnan(x)).sum(-1)
+    lo = np.take_along_axis(x, np.maximum((n - 1) // 2, 0)[..., None], -1)[..., 0]
+    hi = np.take_along_axis(x, np.maximum(n // 2, 0)[..., None], -1)[..., 0]
+    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
