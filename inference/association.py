@@ -138,11 +138,17 @@ class Rays:
     @classmethod
     def of(cls, rig: Rig, skeletons: Mapping[int, Skeleton2D]) -> Rays:
         """One person from their skeleton in each view that has one."""
+        return cls.of_people(rig, [skeletons]).person(0)
+
+    @classmethod
+    def of_people(cls, rig: Rig, people: Sequence[Mapping[int, Skeleton2D]]) -> Rays:
+        """Several people (each ``{view: skeleton}``) in one batch (leading axis: people)."""
         V, J = len(rig.cameras), len(JOINTS)
-        points = np.full((V, J, 2), np.nan)
-        used = np.zeros((V, J), dtype=bool)
-        for v, sk in skeletons.items():
-            points[v], used[v] = sk.points, sk.usable
+        points = np.full((len(people), V, J, 2), np.nan)
+        used = np.zeros((len(people), V, J), dtype=bool)
+        for k, mine in enumerate(people):
+            for v, sk in mine.items():
+                points[k, v], used[k, v] = sk.points, sk.usable
         return cls.batch(rig, points, used)
 
     @classmethod

@@ -229,7 +229,7 @@ class PeopleTracker:
             # First the views far off as detected (someone else: they would spoil the
             # left/right repair), then, left and right put right, the rest of the gate.
             raw = [{v: found[v][s] for v, s in a.items()} for a in assigned]
-            rays = self._stacked(raw)
+            rays = Rays.of_people(self.rig, raw)
             agree = _Agreement.of(rays, expected)
             changed: set[int] = set()
             for k, off in enumerate(
@@ -317,16 +317,6 @@ class PeopleTracker:
         )
         return match_to_tracks(predicted, found, gate)
 
-    def _stacked(self, people: Sequence[Mapping[int, Skeleton2D]]) -> Rays:
-        """The rays of several people (each ``{view: skeleton}``), in one batch."""
-        V, J = len(self.rig.cameras), len(JOINTS)
-        points = np.full((len(people), V, J, 2), np.nan)
-        used = np.zeros((len(people), V, J), dtype=bool)
-        for k, mine in enumerate(people):
-            for v, sk in mine.items():
-                points[k, v], used[k, v] = sk.points, sk.usable
-        return Rays.batch(self.rig, points, used)
-
     def _disagreeing(
         self,
         people: Sequence[Mapping[int, Skeleton2D]],
@@ -338,7 +328,7 @@ class PeopleTracker:
     ) -> list[list[int]]:
         """Per track, the views whose skeleton the others contradict (a view that took
         someone else because its own sight of the person was blocked). ``people`` holds every
-        track's skeletons by view, ``rays`` their rays (:meth:`_stacked`), ``agree`` how well
+        track's skeletons by view, ``rays`` their rays (:meth:`Rays.of_people`), ``agree`` how well
         they agree, ``predicted`` (T, V, J, 2) their projections, ``expected`` (J, 3) each
         where the person should be. A track whose views agree within ``gate`` (m) keeps them
         all; only one that does not goes through :meth:`_disagreeing_one`."""
