@@ -298,14 +298,13 @@ class PeopleTracker:
         pose = np.stack(poses)  # type: ignore[arg-type]  # (T, J, 3)
         velocity = np.stack([t.velocity for t in self._tracks])
         since = np.array([t.t_s for t in self._tracks])
-        # Track.predict for every track and view at once.
-        dt = np.minimum(t_cap[looked][None] - since[:, None], COAST_S)  # (T, V')
-        at = pose[:, None] + velocity[:, None, None] * dt[..., None, None]  # (T, V', J, 3)
-        rig = self.rig if len(looked) == V else self.rig.subset([self.rig.names[v] for v in looked])
-        per_view = np.swapaxes(at, 0, 1)  # (V', T, J, 3)
-        uv = rig.project_each(per_view)
-        inside = rig.in_image_each(uv)
-        predicted[:, looked] = np.swapaxes(np.where(inside[..., None], uv, np.nan), 0, 1)
+        # Track.predict for every track at every view's capture time, all views in one pass
+        # (a view without a frame has no time: NaN, as are views that found nobody).
+        dt = np.minimum(t_cap[None] - since[:, None], COAST_S)  # (T, V)
+        at = pose[:, None] + velocity[:, None, None] * dt[..., None, None]  # (T, V, J, 3)
+        uv = self.rig.project_each(np.swapaxes(at, 0, 1))  # (V, T, J, 2)
+        inside = self.rig.in_image_each(uv)
+        predicted[:, looked] = np.swapaxes(np.where(inside[..., None], uv, np.nan), 0, 1)[:, looked]
         return predicted
 
     def _match(
