@@ -57,8 +57,8 @@ class Bone:
     length: str  # the bone-length key of its offset from its parent ("" for the root)
 
 
-#: The humanoid hierarchy (Unity's humanoid bone names). ``Spine`` and ``Chest`` are the
-#: thirds of the pelvis-neck segment (the 17 joints have no spine joints in between).
+#: The humanoid hierarchy (Unity's humanoid bone names). ``Spine`` starts at the pelvis and
+#: ``Chest`` halfway to the neck (the 17 joints have no spine joints in between).
 BONES: tuple[Bone, ...] = (
     Bone("Hips", -1, "pelvis", None, (0.0, 1.0, 0.0), ""),
     Bone("Spine", 0, "pelvis", "neck", (0.0, 1.0, 0.0), "zero"),
@@ -82,7 +82,6 @@ BONES: tuple[Bone, ...] = (
     Bone("RightFoot", 18, "r_ankle", "r_foot", (0.0, 0.0, 1.0), "r_shank"),
     Bone("RightToes", 19, "r_foot", None, (0.0, 0.0, 1.0), "r_foot"),
 )
-_B = {b.name: i for i, b in enumerate(BONES)}
 
 #: Body axes (x left, y up, z forward: BVH's Y-up frame) -> world axes (Z up).
 BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -442,12 +441,9 @@ def forward(solved: Solved, lengths: Lengths) -> FloatArray:
         offset = np.einsum("tij,j->ti", world[:, bone.parent], lengths.offset(bone))
         pos[:, b] = pos[:, bone.parent] + offset @ W.T
     out = np.full((T, len(JOINTS), 3), np.nan)
-    for b, bone in enumerate(BONES):
+    for b, bone in enumerate(BONES):  # bones at the same joint (Hips, Spine) stand together
         if bone.at in _J:
             out[:, _J[bone.at]] = pos[:, b]
-    end = {"Head": "head", "LeftToes": "l_foot", "RightToes": "r_foot"}
-    for name, joint in end.items():
-        out[:, _J[joint]] = pos[:, _B[name]]
     return out
 
 
