@@ -79,9 +79,11 @@ def bvh_text(
         return " ".join(f"{x * scale:.6f}" for x in v)
 
     lines = ["HIERARCHY"]
+    order: list[int] = []  # the bones as the hierarchy lists them: the channels' order
 
     def emit(b: int, depth: int) -> None:
         bone, pad = BONES[b], "  " * depth
+        order.append(b)
         if bone.parent < 0:
             lines.append(f"{pad}ROOT {bone.name}")
             channels = "6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"
@@ -101,7 +103,6 @@ def bvh_text(
         lines.append(pad + "}")
 
     emit(0, 0)
-    order = _order()
     root = solved.root @ BODY_TO_WORLD  # world -> body axes (row vectors: v @ W = W^T v)
     angles = zxy_degrees(solved.local[:, order])  # (K, B, 3)
     lines += ["MOTION", f"Frames: {len(p)}", f"Frame Time: {1.0 / fps:.8f}"]
@@ -110,20 +111,6 @@ def bvh_text(
         values += [f"{a:.6f}" for a in angles[k].reshape(-1)]
         lines.append(" ".join(values))
     return "\n".join(lines) + "\n"
-
-
-def _order() -> list[int]:
-    """The bones in the order the hierarchy lists them (depth first), as the channels go."""
-    out: list[int] = []
-
-    def visit(b: int) -> None:
-        out.append(b)
-        for c, bone in enumerate(BONES):
-            if bone.parent == b:
-                visit(c)
-
-    visit(0)
-    return out
 
 
 def write_bvh(path: str | Path, poses: npt.ArrayLike, fps: float, *, units: str = "cm") -> Path:
