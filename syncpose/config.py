@@ -530,6 +530,22 @@ class ServerConfig(_Model):
     )
 
 
+class VmcOutputConfig(_Model):
+    """A live VMC-protocol target (OSC over UDP: Unity, Unreal, Blender and VTubing receivers)."""
+
+    type: Literal["vmc"] = Field(description="Output kind: the VMC protocol over OSC/UDP.")
+    host: str = Field(default="127.0.0.1", description="The receiver's address.")
+    port: int = Field(default=39539, ge=1, le=65535, description="The receiver's UDP port.")
+    person: int | None = Field(
+        default=None,
+        description="The person (track id) it performs; default: the first person posed, "
+        "followed while present (then the next one).",
+    )
+
+
+OutputConfig = Annotated[VmcOutputConfig, Field(discriminator="type")]
+
+
 class RigConfig(_Model):
     """A whole rig: cameras, hosts, aligner and bus."""
 
@@ -544,6 +560,11 @@ class RigConfig(_Model):
         default_factory=InferenceConfig, description="The inference worker."
     )
     server: ServerConfig = Field(default_factory=ServerConfig, description="The server.")
+    outputs: list[OutputConfig] = Field(
+        default_factory=list,
+        description="Live consumers of the pose stream (VMC targets); each drops, counted, "
+        "what its receiver cannot take, never slowing the rig.",
+    )
 
     @property
     def rig_id(self) -> str:

@@ -35,14 +35,19 @@ START_S = 2.0
 
 
 def rig_processes(config: RigConfig, epoch_ns: int, log_level: str = "INFO") -> list[ProcessSpec]:
-    """Every process of the rig ``config`` declares, consumers first: the server (it only
-    listens), the inference worker, the aligner, the capture workers. ``epoch_ns``: the rig's
-    start instant (frames are timed from it; a synthetic rig's truth too)."""
+    """Every process of the rig ``config`` declares, consumers first: the server and the
+    outputs (they only listen), the inference worker, the aligner, the capture workers.
+    ``epoch_ns``: the rig's start instant (frames are timed from it; a synthetic rig's truth
+    too)."""
     specs: list[ProcessSpec] = []
     if config.server.enabled:
         from syncpose.server.main import process_spec as server_spec
 
         specs.append(server_spec(config, log_level, epoch_ns))
+    if config.outputs and config.poses_possible:
+        from syncpose.outputs import process_spec as outputs_spec
+
+        specs.append(outputs_spec(config, log_level))
     if config.poses_possible:
         from syncpose.inference.worker import process_spec as inference_spec
 

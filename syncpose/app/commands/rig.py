@@ -10,8 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from syncpose.app.output import out
-from syncpose.config import RigConfig, ServerConfig, dotted_key
+from syncpose.config import RigConfig, ServerConfig, VmcOutputConfig, dotted_key
 from syncpose.configfile import load_config, parse_config
 
 logger = logging.getLogger(__name__)
@@ -151,10 +153,27 @@ def cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def vmc_target(text: str) -> VmcOutputConfig:
+    """``HOST[:PORT]`` (an IPv6 host in brackets) as a VMC output (port 39539 by default)."""
+    host, sep, port = text.rpartition(":") if not text.endswith("]") else ("", "", "")
+    if not sep:
+        host, port = text, ""
+    host = host.strip("[]")
+    try:
+        return VmcOutputConfig(type="vmc", host=host, **({"port": int(port)} if port else {}))
+    except (ValueError, ValidationError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST[:PORT] with a port 1-65535 ({exc.__class__.__name__})"
+        ) from None
+
+
 def _run(config: RigConfig, args: argparse.Namespace) -> int:
-    """Run the rig ``config`` in the foreground until Ctrl-C or ``--seconds``."""
+    """Run the rig ``config`` in the foreground until Ctrl-C or ``--seconds``; ``--vmc``
+    targets are added to its outputs."""
     from syncpose.app.rig import RigError, run_rig
 
+    if getattr(args, "vmc", None):
+        config = config.model_copy(update={"outputs": [*config.outputs, *args.vmc]})
     try:
         return run_rig(config, seconds=args.seconds, log_level=args.log_level)
     except RigError as exc:
@@ -181,6 +200,14 @@ def register(sub: Any) -> None:
         help="serve a non-local --host without a token: anyone on the network may use the API",
     )  # fmt: skip
     p.add_argument("--bus-port", type=int, default=None, help="first ZeroMQ port (default 5550)")
+    p.add_argument(
+        "--vmc",
+        type=vmc_target,
+        action="append",
+        metavar="HOST[:PORT]",
+        help="also send the poses to this VMC receiver (OSC/UDP, port 39539 by default; "
+        "repeatable)",
+    )
     p.add_argument("--recordings", type=Path, default=None, help="recordings folder")
     p.add_argument("--video", type=Path, default=None, help="replay these videos (a folder)")
     p.add_argument("--calibration", type=Path, default=None, help="with --video: the rig TOML")
@@ -193,6 +220,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the rig described by a YAML file")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument(
+        "--vmc",
+        type=vmc_target,
+        action="append",
+        metavar="HOST[:PORT]",
+        help="also send the poses to this VMC receiver (OSC/UDP, port 39539 by default; "
+        "repeatable)",
+    )
     p.set_defaults(run=run, handler=cmd_run)
 
     p = sub.add_parser("capture", help="run one camera's capture worker in the foreground")
