@@ -543,7 +543,21 @@ class VmcOutputConfig(_Model):
     )
 
 
-OutputConfig = Annotated[VmcOutputConfig, Field(discriminator="type")]
+class LslOutputConfig(_Model):
+    """A Lab Streaming Layer outlet (needs pylsl: ``pip install syncpose[lsl]``): one channel
+    per joint coordinate of one person, each sample stamped with the pose's capture time on
+    the LSL clock."""
+
+    type: Literal["lsl"] = Field(description="Output kind: a Lab Streaming Layer outlet.")
+    name: str = Field(default="syncpose", min_length=1, description="The stream's name.")
+    person: int | None = Field(
+        default=None,
+        description="The person (track id) it streams; default: the first person posed, "
+        "followed while present (then the next one).",
+    )
+
+
+OutputConfig = Annotated[VmcOutputConfig | LslOutputConfig, Field(discriminator="type")]
 
 
 class RigConfig(_Model):
@@ -562,8 +576,8 @@ class RigConfig(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig, description="The server.")
     outputs: list[OutputConfig] = Field(
         default_factory=list,
-        description="Live consumers of the pose stream (VMC targets); each drops, counted, "
-        "what its receiver cannot take, never slowing the rig.",
+        description="Live consumers of the pose stream (VMC targets, LSL outlets); each "
+        "drops, counted, what its receiver cannot take, never slowing the rig.",
     )
 
     @property

@@ -1,12 +1,14 @@
 """The live outputs: a worker process that subscribes to the inference worker's poses (as the
-server does) and sends each to the rig file's ``outputs:`` — VMC targets (:mod:`syncpose.vmc`).
+server does) and sends each to the rig file's ``outputs:`` — VMC targets (:mod:`syncpose.vmc`)
+and Lab Streaming Layer outlets (:class:`LslOutlet`).
 
 It never slows the rig: it is a subscriber of its own, it solves only the newest pose when it
 falls behind (the older ones are dropped, counted), and it sends on non-blocking UDP sockets,
 so a receiver that is slow, absent or refusing (an ICMP "port unreachable") costs a dropped
-frame, counted, and nothing else. Each target performs one person (:class:`VmcTarget`); that
-person's bone lengths are estimated online (:class:`~syncpose.solve.BoneLengths`, one per
-track id, new for a new track).
+frame, counted, and nothing else (an LSL outlet buffers for its inlets and never blocks).
+Each output performs one person (:class:`Performer`); a VMC target estimates that person's
+bone lengths online (:class:`~syncpose.solve.BoneLengths`, one per track id, new for a new
+track).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ import zmq
 
 from syncpose.arrays import FloatArray
 from syncpose.bus import SocketTimeouts, drain, subscriber
-from syncpose.config import RigConfig, VmcOutputConfig
+from syncpose.clock import NS_PER_S
+from syncpose.config import LslOutputConfig, RigConfig, VmcOutputConfig
 from syncpose.messages import Decoder, PoseResult
 from syncpose.process import ProcessSpec
+from syncpose.skeleton import JOINTS
 from syncpose.solve import BoneLengths, Lengths, lengths_of, solve
 from syncpose.vmc import bone_offsets, frame_datagrams
-from syncpose.worker import run_worker
+from syncpose.worker import WorkerFailed, run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +43,33 @@ REPORT_S = 10.0
 FORGET_AFTER = 300
 
 
-class VmcTarget:
+class Performer:
+    """Which person an output performs: ``person`` (a track id), or by default the first
+    posed (the lowest id), followed while present, then the next. ``sent``, ``dropped``
+    (frames the receiver's side refused) and ``absent`` (poses without the person) count."""
+
+    def __init__(self, person: int | None) -> None:
+        self.person = person
+        self.following: int | None = person
+        self.sent = self.dropped = self.absent = 0
+
+    def choose(self, person_ids: list[int]) -> int | None:
+        """The row of the person to perform (None: not in this pose)."""
+        if self.person is None and self.following not in person_ids and person_ids:
+            self.following = min(person_ids)
+        return person_ids.index(self.following) if self.following in person_ids else None
+
+    def report(self) -> str:
+        return f"sent {self.sent}, dropped {self.dropped}, {self.absent} poses without the person"
+
+
+class VmcTarget(Performer):
     """One VMC receiver: a non-blocking UDP socket, the person it performs, their lengths.
 
-    :meth:`send` takes a pose's people and sends the chosen one's frame; ``sent`` and
-    ``dropped`` (frames the socket refused) count what happened, ``absent`` the poses without
-    the person."""
+    :meth:`send` takes a pose's people and sends the chosen one's frame."""
 
     def __init__(self, config: VmcOutputConfig) -> None:
+        super().__init__(config.person)
         self.config = config
         family, kind, proto, _, address = socket.getaddrinfo(
             config.host, config.port, type=socket.SOCK_DGRAM
@@ -54,22 +77,14 @@ class VmcTarget:
         self.sock = socket.socket(family, kind, proto)
         self.sock.setblocking(False)
         self.sock.connect(address)  # a refusing receiver then shows as an error on send
-        self.following: int | None = config.person
         self._lengths: dict[int, BoneLengths] = {}
         self._last_seen: dict[int, int] = {}
         self._poses = 0
         self._t0 = time.monotonic()
-        self.sent = self.dropped = self.absent = 0
 
     @property
     def name(self) -> str:
         return f"vmc {self.config.host}:{self.config.port}"
-
-    def choose(self, person_ids: list[int]) -> int | None:
-        """The row of the person to perform (None: not in this pose)."""
-        if self.config.person is None and self.following not in person_ids and person_ids:
-            self.following = min(person_ids)  # the first posed; followed while present
-        return person_ids.index(self.following) if self.following in person_ids else None
 
     def lengths(self, person: int, pose: FloatArray) -> Lengths:
         """The person's lengths now: the online estimate, or this pose's own until it is ready."""
@@ -81,7 +96,7 @@ class VmcTarget:
             pose[None]
         )
 
-    def send(self, person_ids: list[int], positions: FloatArray) -> bool:
+    def send(self, person_ids: list[int], positions: FloatArray, t_ref_ns: int = 0) -> bool:
         """Send the performer's frame from ``positions`` (P, J, 3); whether it went out."""
         self._poses += 1
         row = self.choose(person_ids)
@@ -110,9 +125,65 @@ class VmcTarget:
         self.sock.close()
 
 
+class LslOutlet(Performer):
+    """A Lab Streaming Layer outlet: one float32 channel per joint coordinate of one person
+    (``pelvis_x``, ``pelvis_y``, … in the rig's world frame, metres, NaN = unknown), at the
+    rig's nominal rate, each sample stamped with its pose's capture time (the bundle's
+    ``t_ref``, on this host's monotonic clock) mapped to the LSL clock, so that it lines up
+    with EEG or force plates recorded beside it."""
+
+    def __init__(self, config: LslOutputConfig, rig: RigConfig) -> None:
+        super().__init__(config.person)
+        try:
+            import pylsl
+        except ImportError as exc:
+            raise WorkerFailed(
+                f"outputs: an 'lsl' output needs pylsl ({exc}): pip install 'syncpose[lsl]'"
+            ) from None
+        self.config = config
+        info = pylsl.StreamInfo(
+            config.name, "MoCap", 3 * len(JOINTS), rig.rig.fps, "float32",
+            f"syncpose-{rig.rig_id}-{config.name}",
+        )  # fmt: skip
+        channels = info.desc().append_child("channels")
+        for joint in JOINTS:
+            for axis in "xyz":
+                channel = channels.append_child("channel")
+                channel.append_child_value("label", f"{joint}_{axis}")
+                channel.append_child_value("type", "Position")
+                channel.append_child_value("unit", "metres")
+        info.desc().append_child_value("frame", "rig world, Z up, right-handed")
+        self.outlet = pylsl.StreamOutlet(info)
+        # The LSL clock minus this host's monotonic clock (both steady; LSL's is monotonic
+        # on Linux, so this is about 0 there, but measured, not assumed).
+        self.offset_s = pylsl.local_clock() - time.monotonic_ns() / NS_PER_S
+
+    @property
+    def name(self) -> str:
+        return f"lsl {self.config.name!r}"
+
+    def send(self, person_ids: list[int], positions: FloatArray, t_ref_ns: int = 0) -> bool:
+        """Push the performer's joints from ``positions`` (P, J, 3) stamped at ``t_ref_ns``."""
+        row = self.choose(person_ids)
+        if row is None:
+            self.absent += 1
+            return False
+        sample = np.asarray(positions[row], dtype=np.float32).reshape(-1)
+        self.outlet.push_sample(sample.tolist(), t_ref_ns / NS_PER_S + self.offset_s)
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        del self.outlet
+
+
+def _output(config: VmcOutputConfig | LslOutputConfig, rig: RigConfig) -> VmcTarget | LslOutlet:
+    return VmcTarget(config) if isinstance(config, VmcOutputConfig) else LslOutlet(config, rig)
+
+
 def run_outputs(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) -> None:
     """The worker's body: every pose to every output until ``stop``."""
-    targets = [VmcTarget(c) for c in rig.outputs]
+    targets = [_output(c, rig) for c in rig.outputs]
     sock = subscriber(
         ctx, [rig.inference_endpoint()], [PoseResult.TOPIC], SocketTimeouts.of(rig.bus)
     )
@@ -125,11 +196,7 @@ def run_outputs(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) ->
             if time.monotonic() >= next_report:
                 next_report += REPORT_S
                 for t in targets:
-                    logger.info(
-                        "%s: sent %d, dropped %d (receiver), %d poses without the person, "
-                        "%d poses skipped (behind)",
-                        t.name, t.sent, t.dropped, t.absent, behind,
-                    )  # fmt: skip
+                    logger.info("%s: %s; %d poses skipped (behind)", t.name, t.report(), behind)
             if not sock.poll(100):
                 continue
             poses = [d for d, _ in drain(sock, decoder) if isinstance(d.message, PoseResult)]
@@ -142,7 +209,7 @@ def run_outputs(rig: RigConfig, stop: threading.Event, ctx: zmq.Context[Any]) ->
             if positions is None or not latest.message.person_ids:
                 continue
             for t in targets:
-                t.send(latest.message.person_ids, np.asarray(positions))
+                t.send(latest.message.person_ids, np.asarray(positions), latest.message.t_ref_ns)
     finally:
         for t in targets:
             t.close()
