@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from syncpose.arrays import FloatArray
+from syncpose.arrays import AnyArray, FloatArray
 from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.clock import NS_PER_S
 from syncpose.config import LslOutputConfig, RigConfig, VmcOutputConfig
@@ -96,7 +96,7 @@ class VmcTarget(Performer):
             pose[None]
         )
 
-    def send(self, person_ids: list[int], positions: FloatArray, t_ref_ns: int = 0) -> bool:
+    def send(self, person_ids: list[int], positions: AnyArray, t_ref_ns: int = 0) -> bool:
         """Send the performer's frame from ``positions`` (P, J, 3); whether it went out."""
         self._poses += 1
         row = self.choose(person_ids)
@@ -162,7 +162,7 @@ class LslOutlet(Performer):
     def name(self) -> str:
         return f"lsl {self.config.name!r}"
 
-    def send(self, person_ids: list[int], positions: FloatArray, t_ref_ns: int = 0) -> bool:
+    def send(self, person_ids: list[int], positions: AnyArray, t_ref_ns: int = 0) -> bool:
         """Push the performer's joints from ``positions`` (P, J, 3) stamped at ``t_ref_ns``."""
         row = self.choose(person_ids)
         if row is None:

@@ -54,7 +54,7 @@ def test_an_lsl_inlet_gets_the_joints_stamped_with_their_capture_time() -> None:
             lsl_then = pylsl.local_clock() - 0.040
             assert outlet.send([9, 2], people, captured_ns)
             sent.append((pose, lsl_then, k))
-        got = []
+        got: list[tuple[np.ndarray, float]] = []
         end = time.monotonic() + 10.0
         while len(got) < len(poses) and time.monotonic() < end:
             sample, stamp = inlet.pull_sample(timeout=1.0)
