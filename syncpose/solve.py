@@ -165,7 +165,7 @@ def _frames(poses: FloatArray) -> FloatArray:
 
 def _unit(v: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(v / np.linalg.norm(v, axis=-1, keepdims=True), dtype=np.float64)
+        return np.asarray(v / np.sqrt((v * v).sum(-1, keepdims=True)), dtype=np.float64)
 
 
 def _frame(first: FloatArray, second: FloatArray) -> FloatArray:
@@ -179,14 +179,22 @@ def _frame(first: FloatArray, second: FloatArray) -> FloatArray:
 def measure(poses: npt.ArrayLike) -> tuple[dict[str, FloatArray], FloatArray]:
     """Per frame of ``poses`` (T, J, 3): each segment's length (T,) (NaN where an end is
     unknown) and the hip offsets in the Hips frame (T, 2, 3)."""
-    p = np.asarray(poses, dtype=np.float64)
-    seg = {
-        name: np.linalg.norm(p[:, _J[b]] - p[:, _J[a]], axis=-1)
-        for name, (a, b) in SEGMENTS.items()
-    }
+    seg, hips = _measure(np.asarray(poses, dtype=np.float64))
+    return dict(zip(SEGMENTS, seg.T, strict=True)), hips
+
+
+_SEG_FROM = np.array([_J[a] for a, _ in SEGMENTS.values()])
+_SEG_TO = np.array([_J[b] for _, b in SEGMENTS.values()])
+_HIPS = np.array([_J[h] for h in HIP_OFFSETS])
+
+
+def _measure(p: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`measure` as arrays: the segments (T, S) in :data:`SEGMENTS` order, the hips."""
+    d = p[:, _SEG_TO] - p[:, _SEG_FROM]
+    seg = np.sqrt((d * d).sum(-1))
     frame = _frames(p)  # columns: the body axes in the world
-    rel = np.stack([p[:, _J[h]] - p[:, _J["pelvis"]] for h in HIP_OFFSETS], axis=1)
-    hips = np.einsum("tji,tkj->tki", frame, rel)
+    rel = p[:, _HIPS] - p[:, _J["pelvis"], None]
+    hips = (np.swapaxes(frame, -1, -2)[:, None] @ rel[..., None])[..., 0]
     return seg, hips
 
 
@@ -239,9 +247,9 @@ class BoneLengths:
 
     def update(self, pose: npt.ArrayLike) -> Lengths | None:
         """Take one pose (J, 3); the lengths to use now (None until there are enough)."""
-        seg, hips = measure(np.asarray(pose, dtype=np.float64)[None])
+        seg, hips = _measure(np.asarray(pose, dtype=np.float64)[None])
         row = self._rows[self._seen % WINDOW]
-        row[: len(SEGMENTS)] = [v[0] for v in seg.values()]
+        row[: len(SEGMENTS)] = seg[0]
         row[len(SEGMENTS) :] = hips[0].reshape(-1)
         self._seen += 1
         counts = np.isfinite(self._rows).sum(0)
@@ -289,39 +297,46 @@ def _spine_point(p: FloatArray, fraction: float) -> FloatArray:
 
 def _least_rotation(a: FloatArray, b: FloatArray) -> FloatArray:
     """(..., 3, 3) the smallest rotations taking unit ``a`` onto unit ``b`` (identity where
-    ``b`` is NaN; a half turn about a perpendicular axis where they are opposite)."""
+    ``b`` is NaN; a half turn about a perpendicular axis where they are opposite).
+
+    With ``v = a × b`` and ``c = a · b`` it is ``I + [v]× + [v]×² / (1 + c)`` (Rodrigues'
+    formula with the angle's sine and cosine folded in): no trigonometry, few array calls."""
     v = _cross(a, b)
     c = (a * b).sum(-1)
-    s = np.sqrt((v * v).sum(-1))
+    K = _skew(v)
+    eye = _EYE
     opposite = c < -1.0 + 1e-9
-    axis = v / np.maximum(s, 1e-300)[..., None]
-    if opposite.any():
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = eye + K + (K @ K) / (1.0 + c)[..., None, None]
+    if opposite.any():  # a half turn about any axis perpendicular to a: 2 u uᵀ - I
         other = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-        axis = np.where(opposite[..., None], _unit(_cross(a, other)), axis)
-    angle = np.where(opposite, np.pi, np.arctan2(s, c))
-    K = _skew(axis)
-    eye = np.broadcast_to(np.eye(3), K.shape)
-    R = eye + np.sin(angle)[..., None, None] * K + (1 - np.cos(angle))[..., None, None] * (K @ K)
-    tiny = (s < 1e-12) & ~opposite
-    R = np.where(tiny[..., None, None], eye, R)
-    finite = np.asarray(np.isfinite(R).all((-1, -2)))
+        u = _unit(_cross(a, other))
+        half = 2.0 * u[..., :, None] * u[..., None, :] - eye
+        R = np.where(opposite[..., None, None], half, R)
+    finite = np.isfinite(R).all((-1, -2))
     return np.asarray(np.where(finite[..., None, None], R, eye), dtype=np.float64)
 
 
 def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``np.cross`` over the last axis, without its axis bookkeeping (a tenth of the time on
-    the few vectors of one pose)."""
-    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
-    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    """``np.cross`` over the last axis, as ``[a]× b`` (a tenth of ``np.cross``'s time on the
+    few vectors of one pose)."""
+    return np.asarray((_skew(a) @ b[..., None])[..., 0], dtype=np.float64)
+
+
+_EYE = np.eye(3)
+#: [v]× = v @ _SKEW reshaped to 3 x 3 (the cross-product matrix as one linear map).
+_SKEW = np.array(
+    [
+        [0, 0, 0, 0, 0, -1, 0, 1, 0],
+        [0, 0, 1, 0, 0, 0, -1, 0, 0],
+        [0, -1, 0, 1, 0, 0, 0, 0, 0],
+    ],
+    dtype=np.float64,
+)
 
 
 def _skew(k: FloatArray) -> FloatArray:
-    z = np.zeros(k.shape[:-1])
-    x, y, w = k[..., 0], k[..., 1], k[..., 2]
-    return np.stack(
-        [np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2
-    )
+    return np.asarray((k @ _SKEW).reshape(*k.shape[:-1], 3, 3), dtype=np.float64)
 
 
 #: Twist sources: bone -> (joint pair whose direction, made perpendicular to the bone, is
@@ -356,13 +371,13 @@ def solve(poses: npt.ArrayLike) -> Solved:
     for level in _LEVELS:  # the bones of one depth of the tree together
         parent = world[:, level.parents]  # (T, n, 3, 3)
         d = _unit(points[:, level.tips] - points[:, level.at])  # end bones: NaN, no swing
-        pointing = np.einsum("tnij,nj->tni", parent, level.rest)
+        pointing = (parent @ level.rest[:, :, None])[..., 0]
         swung = _least_rotation(pointing, d) @ parent
         if level.twisted.any():
             ref = points[:, level.twist_to] - points[:, level.twist_from]
             want = ref - (ref * d).sum(-1, keepdims=True) * d
             bent = np.linalg.norm(want, axis=-1) > MIN_BEND * np.linalg.norm(ref, axis=-1)
-            have = np.einsum("tnij,nj->tni", swung, level.twist_axis)
+            have = (swung @ level.twist_axis[:, :, None])[..., 0]
             turn = _twist_about(d, have, want)
             use = bent & level.twisted & np.isfinite(turn).all((-1, -2))
             swung = np.where(use[..., None, None], turn @ swung, swung)

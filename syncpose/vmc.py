@@ -21,7 +21,7 @@ import numpy as np
 
 from syncpose.arrays import FloatArray
 from syncpose.osc import DATAGRAM_BYTES, message, pack_bundles
-from syncpose.solve import BODY_TO_WORLD, BONES, Lengths, Solved
+from syncpose.solve import BODY_TO_WORLD, BONES, Lengths, Solved, matrix_to_quaternion
 
 DEFAULT_PORT = 39539
 ROOT_NAME = "root"
@@ -45,21 +45,32 @@ def bone_offsets(lengths: Lengths) -> FloatArray:
     return np.stack([lengths.offset(bone) for bone in BONES])
 
 
+def _head(address: str, name: str) -> bytes:
+    """The constant head of a ``(string, float * 7)`` message: address, type tags, name."""
+    return message(address, name, *[0.0] * 7)[: -4 * 7]
+
+
+#: Each bone's /VMC/Ext/Bone/Pos message up to its numbers, built once.
+_BONE_HEADS = [_head("/VMC/Ext/Bone/Pos", b.name) for b in BONES]
+_ROOT_HEAD = _head("/VMC/Ext/Root/Pos", ROOT_NAME)
+_OK = message("/VMC/Ext/OK", 1, 3, 0, 1)  # loaded, calibrated, normal mode, tracking
+
+
 def frame_messages(solved: Solved, offsets: FloatArray, t_s: float, index: int = 0) -> list[bytes]:
     """The OSC messages of frame ``index`` of ``solved`` (one person), whose bones sit at
     ``offsets`` (:func:`bone_offsets`); ``t_s``: the protocol's time (seconds)."""
     root = BODY_TO_WORLD.T @ solved.root[index]  # the pelvis in body axes (Y up)
     if not np.isfinite(root).all():
         raise ValueError("the person's pelvis is unknown in this pose: no VMC frame")
-    quats = unity_quaternion(solved.quaternions()[index])
+    quats = unity_quaternion(matrix_to_quaternion(solved.local[index]))
     local = unity_position(offsets)
-    ground = unity_position(np.array([root[0], 0.0, root[2]]))
     local[0] = (0.0, root[1], 0.0)  # the Hips: above the root by the pelvis height
-    out = [message("/VMC/Ext/Root/Pos", ROOT_NAME, *_floats(ground), 0.0, 0.0, 0.0, 1.0)]
-    for b, bone in enumerate(BONES):
-        out.append(message("/VMC/Ext/Bone/Pos", bone.name, *_floats(local[b]), *_floats(quats[b])))
-    out.append(message("/VMC/Ext/OK", 1, 3, 0, 1))
-    out.append(message("/VMC/Ext/T", float(t_s)))
+    ground = unity_position(np.array([root[0], 0.0, root[2]]))
+    numbers = np.concatenate([local, quats], axis=1).astype(">f4").tobytes()
+    root_numbers = np.array([*ground, 0.0, 0.0, 0.0, 1.0], dtype=">f4").tobytes()
+    out = [_ROOT_HEAD + root_numbers]
+    out += [head + numbers[28 * b : 28 * (b + 1)] for b, head in enumerate(_BONE_HEADS)]
+    out += [_OK, message("/VMC/Ext/T", float(t_s))]
     return out
 
 
@@ -68,7 +79,3 @@ def frame_datagrams(
 ) -> list[bytes]:
     """:func:`frame_messages` in bundles of at most ``limit`` bytes, in order."""
     return pack_bundles(frame_messages(solved, offsets, t_s, index), limit)
-
-
-def _floats(v: FloatArray) -> list[float]:
-    return [float(x) for x in v]
