@@ -368,9 +368,9 @@ def solve(poses: npt.ArrayLike) -> Solved:
     eye = np.broadcast_to(np.eye(3), (T, 3, 3))
     ok = np.asarray(np.isfinite(hips).all((-1, -2)))
     world[:, 0] = np.where(ok[:, None, None], hips @ W.T, eye)
-    for level in _LEVELS:  # the bones of one depth of the tree together
+    for level in _LEVELS:  # the bones of one depth of the tree together (but the end bones)
         parent = world[:, level.parents]  # (T, n, 3, 3)
-        d = _unit(points[:, level.tips] - points[:, level.at])  # end bones: NaN, no swing
+        d = _unit(points[:, level.tips] - points[:, level.at])
         pointing = (parent @ level.rest[:, :, None])[..., 0]
         swung = _least_rotation(pointing, d) @ parent
         if level.twisted.any():
@@ -382,6 +382,7 @@ def solve(poses: npt.ArrayLike) -> Solved:
             use = bent & level.twisted & np.isfinite(turn).all((-1, -2))
             swung = np.where(use[..., None, None], turn @ swung, swung)
         world[:, level.bones] = swung
+    world[:, _END_BONES] = world[:, _END_PARENTS]  # no tip, no direction: the parent's turn
     parents = np.array([max(b.parent, 0) for b in BONES])
     local = np.swapaxes(world[:, parents], -1, -2) @ world
     local[:, 0] = world[:, 0]
@@ -391,13 +392,13 @@ def solve(poses: npt.ArrayLike) -> Solved:
 
 @dataclass(frozen=True)
 class _Level:
-    """The bones of one depth of :data:`BONES` (all but the root), as index arrays into the
+    """The bones of one depth of :data:`BONES` (not the root, not the end bones), as indices into the
     joints (with ``spine_mid`` after the last joint) and the rest directions in world axes."""
 
     bones: np.ndarray
     parents: np.ndarray
     at: np.ndarray
-    tips: np.ndarray  # an end bone's own joint: no direction, no swing
+    tips: np.ndarray
     rest: FloatArray
     twisted: np.ndarray
     twist_from: np.ndarray
@@ -412,14 +413,16 @@ def _levels() -> tuple[_Level, ...]:
         depth[b] = depth[bone.parent] + 1
     out = []
     for level in range(1, max(depth) + 1):
-        bones = [b for b in range(len(BONES)) if depth[b] == level]
+        bones = [b for b in range(len(BONES)) if depth[b] == level and BONES[b].tip]
+        if not bones:
+            continue
         twist = [_TWIST.get(BONES[b].name) for b in bones]
         out.append(
             _Level(
                 bones=np.array(bones),
                 parents=np.array([BONES[b].parent for b in bones]),
                 at=np.array([index[BONES[b].at] for b in bones]),
-                tips=np.array([index[BONES[b].tip or BONES[b].at] for b in bones]),
+                tips=np.array([index[str(BONES[b].tip)] for b in bones]),
                 rest=np.array([BODY_TO_WORLD @ np.asarray(BONES[b].rest) for b in bones]),
                 twisted=np.array([t is not None for t in twist]),
                 twist_from=np.array([index[t[0]] if t else 0 for t in twist]),
@@ -486,3 +489,6 @@ def matrix_to_quaternion(R: FloatArray) -> FloatArray:
 
 
 _LEVELS = _levels()
+#: The end bones (Head, hands, toes: no joint beyond them) and their parents.
+_END_BONES = np.array([b for b, bone in enumerate(BONES) if bone.tip is None and bone.parent >= 0])
+_END_PARENTS = np.array([BONES[b].parent for b in _END_BONES])
