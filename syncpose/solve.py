@@ -392,8 +392,8 @@ def solve(poses: npt.ArrayLike) -> Solved:
 
 @dataclass(frozen=True)
 class _Level:
-    """The bones of one depth of :data:`BONES` (not the root, not the end bones), as indices into the
-    joints (with ``spine_mid`` after the last joint) and the rest directions in world axes."""
+    """The bones of one depth of :data:`BONES` (not the root, not the end bones), as indices
+    into the joints (``spine_mid`` after the last) and the rest directions in world axes."""
 
     bones: np.ndarray
     parents: np.ndarray
