@@ -7,8 +7,7 @@ falls behind (the older ones are dropped, counted), and it sends on non-blocking
 so a receiver that is slow, absent or refusing (an ICMP "port unreachable") costs a dropped
 frame, counted, and nothing else (an LSL outlet buffers for its inlets and never blocks).
 Each output performs one person (:class:`Performer`); a VMC target estimates that person's
-bone lengths online (:class:`~syncpose.solve.BoneLengths`, one per track id, new for a new
-track).
+bone lengths online (:class:`~syncpose.solve.PeopleLengths`: new for a new track).
 """
 
 from __future__ import annotations
@@ -22,14 +21,14 @@ from typing import Any
 import numpy as np
 import zmq
 
-from syncpose.arrays import AnyArray, FloatArray
+from syncpose.arrays import AnyArray
 from syncpose.bus import SocketTimeouts, drain, subscriber
 from syncpose.clock import NS_PER_S
 from syncpose.config import LslOutputConfig, RigConfig, VmcOutputConfig
 from syncpose.messages import Decoder, PoseResult
 from syncpose.process import ProcessSpec
 from syncpose.skeleton import JOINTS
-from syncpose.solve import BoneLengths, Lengths, lengths_of, solve
+from syncpose.solve import PeopleLengths, solve
 from syncpose.vmc import bone_offsets, frame_datagrams
 from syncpose.worker import WorkerFailed, run_worker
 
@@ -38,9 +37,6 @@ logger = logging.getLogger(__name__)
 WORKER_NAME = "outputs"
 #: How often the worker logs what each output sent and dropped (s).
 REPORT_S = 10.0
-#: Track ids whose lengths are kept after they were last seen (poses): a track the tracker
-#: keeps through a short gap keeps its skeleton.
-FORGET_AFTER = 300
 
 
 class Performer:
@@ -77,35 +73,22 @@ class VmcTarget(Performer):
         self.sock = socket.socket(family, kind, proto)
         self.sock.setblocking(False)
         self.sock.connect(address)  # a refusing receiver then shows as an error on send
-        self._lengths: dict[int, BoneLengths] = {}
-        self._last_seen: dict[int, int] = {}
-        self._poses = 0
+        self._lengths = PeopleLengths()
         self._t0 = time.monotonic()
 
     @property
     def name(self) -> str:
         return f"vmc {self.config.host}:{self.config.port}"
 
-    def lengths(self, person: int, pose: FloatArray) -> Lengths:
-        """The person's lengths now: the online estimate, or this pose's own until it is ready."""
-        self._last_seen[person] = self._poses
-        for old in [p for p, seen in self._last_seen.items() if self._poses - seen > FORGET_AFTER]:
-            del self._last_seen[old]
-            self._lengths.pop(old, None)
-        return self._lengths.setdefault(person, BoneLengths()).update(pose) or lengths_of(
-            pose[None]
-        )
-
     def send(self, person_ids: list[int], positions: AnyArray, t_ref_ns: int = 0) -> bool:
         """Send the performer's frame from ``positions`` (P, J, 3); whether it went out."""
-        self._poses += 1
         row = self.choose(person_ids)
         if row is None or not np.isfinite(positions[row]).any():
             self.absent += 1
             return False
         pose = np.asarray(positions[row], dtype=np.float64)
         try:
-            lengths = self.lengths(person_ids[row], pose)
+            lengths = self._lengths.update(person_ids[row], pose)
             datagrams = frame_datagrams(
                 solve(pose[None]), bone_offsets(lengths), time.monotonic() - self._t0
             )

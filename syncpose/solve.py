@@ -130,6 +130,8 @@ MIN_BEND = 0.2
 #: Samples of each bone kept for the robust length, the samples before a length is given,
 #: and how fast a held length follows the robust one afterwards (per update).
 WINDOW, MIN_SAMPLES, FOLLOW = 120, 10, 0.02
+#: Poses (of anyone) after which a track id not seen since is forgotten by PeopleLengths.
+FORGET_AFTER = 300
 
 
 @dataclass(frozen=True)
@@ -274,6 +276,29 @@ class BoneLengths:
                 old.hips + FOLLOW * (robust.hips - old.hips),
             )
         return self.current
+
+
+class PeopleLengths:
+    """:class:`BoneLengths` per track id, for a live stream of several people: a new id starts
+    afresh, and an id unseen for :data:`FORGET_AFTER` poses is forgotten (a track the tracker
+    keeps through a short gap keeps its skeleton)."""
+
+    def __init__(self) -> None:
+        self._lengths: dict[int, BoneLengths] = {}
+        self._last_seen: dict[int, int] = {}
+        self._poses = 0
+
+    def update(self, person: int, pose: npt.ArrayLike) -> Lengths:
+        """Take person ``person``'s pose (J, 3); their lengths now: the online estimate, or
+        this pose's own until it is ready (ValueError: no bone of it is measured)."""
+        self._poses += 1
+        self._last_seen[person] = self._poses
+        stale = [p for p, seen in self._last_seen.items() if self._poses - seen > FORGET_AFTER]
+        for old in stale:
+            del self._last_seen[old]
+            self._lengths.pop(old, None)
+        p = np.asarray(pose, dtype=np.float64)
+        return self._lengths.setdefault(person, BoneLengths()).update(p) or lengths_of(p[None])
 
 
 @dataclass(frozen=True)
@@ -443,9 +468,9 @@ def _twist_about(axis: FloatArray, have: FloatArray, want: FloatArray) -> FloatA
     return _least_rotation(h, w)
 
 
-def forward(solved: Solved, lengths: Lengths) -> FloatArray:
-    """(T, J, 3) world joint positions from a solve and a person's lengths (the inverse of
-    :func:`solve` wherever the bone lengths hold)."""
+def bone_positions(solved: Solved, lengths: Lengths) -> FloatArray:
+    """(T, B, 3) where each bone of :data:`BONES` starts, in the world (m), by forward
+    kinematics from a solve and a person's lengths."""
     T = len(solved.root)
     W = BODY_TO_WORLD
     pos = np.zeros((T, len(BONES), 3))
@@ -458,7 +483,20 @@ def forward(solved: Solved, lengths: Lengths) -> FloatArray:
         world[:, b] = world[:, bone.parent] @ solved.local[:, b]
         offset = np.einsum("tij,j->ti", world[:, bone.parent], lengths.offset(bone))
         pos[:, b] = pos[:, bone.parent] + offset @ W.T
-    out = np.full((T, len(JOINTS), 3), np.nan)
+    return pos
+
+
+def bone_axes(solved: Solved) -> FloatArray:
+    """(T, B, 3, 3) each bone's local axes in the world: columns its body x (left in the
+    rest pose), y (up) and z (forward)."""
+    return np.asarray(BODY_TO_WORLD @ solved.world, dtype=np.float64)
+
+
+def forward(solved: Solved, lengths: Lengths) -> FloatArray:
+    """(T, J, 3) world joint positions from a solve and a person's lengths (the inverse of
+    :func:`solve` wherever the bone lengths hold)."""
+    pos = bone_positions(solved, lengths)
+    out = np.full((len(pos), len(JOINTS), 3), np.nan)
     for b, bone in enumerate(BONES):  # bones at the same joint (Hips, Spine) stand together
         if bone.at in _J:
             out[:, _J[bone.at]] = pos[:, b]
