@@ -24,6 +24,7 @@ from syncpose.messages import Decoder, Frame, PoseResult, RigStatus, WorkerStatu
 from syncpose.server.hub import PoseHub, pose_json
 from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
+from syncpose.server.skeletons import LiveSkeletons
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class BusListener(threading.Thread):
         self.stop_event = threading.Event()
         self.decoder = Decoder(accept=[PoseResult, RigStatus, WorkerStatus], rig=rig.rig_id)
         self.frame_decoder = Decoder(accept=[Frame], rig=rig.rig_id)
+        self.skeletons = LiveSkeletons()
         self._last_preview: dict[str, float] = {}
         self._pending: dict[str, OrderedDict[int, _Waiting]] = {}  # camera -> seq -> preview
 
@@ -78,7 +80,7 @@ class BusListener(threading.Thread):
                     if isinstance(msg, PoseResult):
                         data = pose_json(msg, decoded.arrays)
                         self._previews_of(msg, data)
-                        self.hub.on_pose(data)
+                        self.hub.on_pose(self.skeletons.add(data, msg, decoded.arrays))
                         self.metrics.on_pose(msg)
                         self.store.add(data)
                     elif isinstance(msg, RigStatus):

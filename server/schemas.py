@@ -129,6 +129,21 @@ class Accept(BaseModel):
     name: str = Field(default="rig", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="File name.")
 
 
+class SolvedSkeleton(BaseModel):
+    """A person's solved skeleton (the live stream only): the humanoid bones placed by forward
+    kinematics from their rotations, with each bone's local axes."""
+
+    bones: list[str] = Field(description="Bone names (Unity's humanoid names), root first.")
+    parents: list[int] = Field(description="Each bone's parent (index into bones; -1: root).")
+    positions: list[list[float] | None] = Field(
+        description="(B, 3) where each bone starts, metres, rig world frame."
+    )
+    axes: list[list[list[float]]] = Field(
+        description="(B, 3, 3) each bone's local x, y, z axes in the world (rows; in the "
+        "T-pose rest x is the person's left, y up, z forward)."
+    )
+
+
 class Person(BaseModel):
     """One person of a pose."""
 
@@ -145,6 +160,11 @@ class Person(BaseModel):
         description="(V, J, 3) the detection each rig camera gave this person, as fused (x px, "
         "y px, confidence); null for a keypoint not detected (all of a view without them). "
         "Absent when the worker sent none.",
+    )
+    skeleton: SolvedSkeleton | None = Field(
+        default=None,
+        description="The solved skeleton, on the live stream (/ws/poses, /api/pose/latest); "
+        "absent in recordings and where the person has no pelvis.",
     )
 
 

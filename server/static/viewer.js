@@ -64,6 +64,9 @@ function draw() {
   const people = pose ? pose.people || [] : [];
   for (const person of people) drawSkeleton(person, b);
   canvas.dataset.skeletons = people.map(p => p.id).join(",");  // who is drawn (for tests)
+  const solved = document.getElementById("solved").checked
+    ? people.filter(p => p.skeleton && drawSolved(p.skeleton, b)) : [];
+  canvas.dataset.solved = solved.map(p => p.id).join(",");
   requestAnimationFrame(draw);
 }
 function rot(rv) {  // Rodrigues vector -> 3x3 (world to camera)
@@ -103,6 +106,27 @@ function drawSkeleton(ps, b) {
   const head = P[2] || P[1] || P.find(p => p);
   const h = head && project(head, b);
   if (h) { ctx.fillStyle = colour(ps.id); ctx.fillText("P" + ps.id, h[0] + 8, h[1] - 8); }
+}
+
+// The solved skeleton beside the raw joints: its bones in grey, each bone's local axes
+// (x red, y green, z blue, 10 cm) at its start. Whether anything was drawn.
+const AXIS_COLOURS = ["#ff4040", "#40ff40", "#4080ff"];
+function drawSolved(sk, b) {
+  const P = sk.positions;
+  let drawn = false;
+  ctx.lineWidth = 2; ctx.strokeStyle = "#c0c4c8";
+  sk.parents.forEach((par, k) => {
+    if (par >= 0 && P[k] && P[par]) { line(P[par], P[k], b); drawn = true; }
+  });
+  ctx.lineWidth = 2.5;
+  sk.axes.forEach((axes, k) => {
+    if (!P[k]) return;
+    axes.forEach((a, i) => {
+      ctx.strokeStyle = AXIS_COLOURS[i];
+      line(P[k], [0, 1, 2].map(c => P[k][c] + 0.1 * a[c]), b);
+    });
+  });
+  return drawn;
 }
 
 // -- interaction --------------------------------------------------------------------------

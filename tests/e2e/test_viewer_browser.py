@@ -24,6 +24,7 @@ from syncpose.server.app import create_app
 from syncpose.server.hub import PoseHub, pose_json
 from syncpose.server.metrics import Metrics
 from syncpose.server.recording import RecordingStore
+from syncpose.server.skeletons import LiveSkeletons
 from syncpose.simulate import default_rig
 from syncpose.skeleton import JOINTS, MOCAP
 
@@ -108,11 +109,13 @@ def live_viewer(tmp_path: Path, people: int = 1) -> Iterator[int]:
         calibration=default_rig(4),
     )  # fmt: skip
     stop = threading.Event()
+    skeletons = LiveSkeletons()  # as the server's bus listener adds them
 
     def feed() -> None:
         k = 0
         while not stop.is_set():
-            hub.on_pose(pose_json(*moving_pose(k, people)))
+            msg, arrays = moving_pose(k, people)
+            hub.on_pose(skeletons.add(pose_json(msg, arrays), msg, arrays))
             k += 1
             time.sleep(1 / 30)
 
@@ -140,6 +143,29 @@ def test_viewer_draws_two_people_each_in_their_colour(tmp_path: Path) -> None:
     # person 1's bones in amber, person 2's in blue (the viewer's palette), both on screen
     assert _colour_pixels(shot, (0xFF, 0xC8, 0x3C)) > 100
     assert _colour_pixels(shot, (0x3C, 0xC8, 0xFF)) > 100
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_viewer_shows_the_solved_skeleton_with_its_axes_when_asked(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    errors: list[str] = []
+    axis_red = (0xFF, 0x40, 0x40)
+    with live_viewer(tmp_path) as port, sync_api.sync_playwright() as pw:
+        browser, page = new_page(pw, errors)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("document.getElementById('scene').dataset.skeletons === '1'")
+        page.wait_for_timeout(200)
+        off = page.locator("#scene").screenshot()
+        assert page.locator("#scene").get_attribute("data-solved") == ""
+        page.locator("#solved").check()
+        page.wait_for_function("document.getElementById('scene').dataset.solved === '1'")
+        on = page.locator("#scene").screenshot()
+        browser.close()
+    assert errors == []
+    # The bones' x axes (red) appear only with the solved skeleton shown.
+    before, after = _colour_pixels(off, axis_red), _colour_pixels(on, axis_red)
+    assert before < 10 and after > before + 40, (before, after)
 
 
 @pytest.mark.slow

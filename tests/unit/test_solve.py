@@ -218,3 +218,35 @@ def test_the_solve_benchmark_reports_its_figures(tmp_path: Path) -> None:
     assert got["poses"] == 497 and got["solve_ms_median"] > 0
     # The clip's clavicles are not rigid (see rigid()): FK misses them by about a centimetre.
     assert got["fk_gap_mm_median"] < 5 and 5 < got["fk_gap_mm_max"] < 20
+
+
+def test_the_viewers_skeleton_places_the_bones_on_the_joints_with_proper_axes() -> None:
+    from syncpose.messages import PoseResult
+    from syncpose.server.hub import pose_json
+    from syncpose.server.skeletons import LiveSkeletons
+
+    poses = rigid(mocap())[:15]
+    skeletons = LiveSkeletons()
+    for k, pose in enumerate(poses):
+        msg = PoseResult(
+            bundle_seq=k, t_ref_ns=k, calibration_id="x", joint_names=list(JOINTS),
+            camera_ids=["a", "b"], person_ids=[4], views_used=["a", "b"], method="denoiser",
+            detector="synthetic",
+        )  # fmt: skip
+        arrays = {
+            "positions": pose[None].astype(np.float32),
+            "uncertainty": np.zeros((1, len(JOINTS)), np.float32),
+        }
+        data = pose_json(msg, arrays)
+        live = skeletons.add(data, msg, arrays)
+        assert "skeleton" not in data["people"][0]  # what is recorded stays the joints
+        sk = live["people"][0]["skeleton"]
+        assert sk["bones"] == [b.name for b in BONES]
+        for b, bone in enumerate(BONES):
+            if bone.at in J:
+                err = np.linalg.norm(np.array(sk["positions"][b]) - pose[J[bone.at]])
+                assert err < 0.005, (bone.name, err)
+        axes = np.array(sk["axes"])
+        np.testing.assert_allclose(
+            axes @ np.swapaxes(axes, -1, -2), np.eye(3)[None].repeat(len(BONES), 0), atol=1e-3
+        )
