@@ -169,7 +169,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
     from syncpose.motion import load_motion
     from syncpose.posefile import read_poses
     from syncpose.skeleton import MOCAP
-    from syncpose.solve import BoneLengths, forward, lengths_of, solve
+    from syncpose.solve import PeopleLengths, forward, lengths_of, solve
     from syncpose.vmc import bone_offsets, frame_datagrams
 
     if args.poses is None:
@@ -190,16 +190,16 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
             solve_ms: list[float] = []
             send_ms: list[float] = []
             for sending, times in ((False, solve_ms), (True, send_ms)):
-                lengths = BoneLengths()
+                lengths = PeopleLengths()  # as the VMC output keeps them
                 for k in range(args.repeat * len(poses)):
                     pose = poses[k % len(poses)]
                     t0 = time.perf_counter()
-                    held = lengths.update(pose)
+                    held = lengths.update(0, pose)
                     solved = solve(pose[None])
                     if not sending:
                         solved.quaternions()
                     else:  # the frame carries the quaternions
-                        offsets = bone_offsets(held or lengths_of(pose[None]))
+                        offsets = bone_offsets(held)
                         for datagram in frame_datagrams(solved, offsets, k / 30.0):
                             sender.send(datagram)
                     times.append((time.perf_counter() - t0) * 1000.0)

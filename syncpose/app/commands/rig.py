@@ -181,6 +181,18 @@ def _run(config: RigConfig, args: argparse.Namespace) -> int:
         return 1
 
 
+def _add_vmc(p: argparse.ArgumentParser) -> None:
+    """``--vmc HOST[:PORT]``, for the commands that run a rig."""
+    p.add_argument(
+        "--vmc",
+        type=vmc_target,
+        action="append",
+        metavar="HOST[:PORT]",
+        help="also send the poses to this VMC receiver (OSC/UDP, port 39539 by default; "
+        "repeatable)",
+    )
+
+
 def register(sub: Any) -> None:
     """Add the rig commands to the top-level sub-parsers."""
     p = sub.add_parser("validate-config", help="check a rig YAML file; exit 1 on problems")
@@ -200,14 +212,7 @@ def register(sub: Any) -> None:
         help="serve a non-local --host without a token: anyone on the network may use the API",
     )  # fmt: skip
     p.add_argument("--bus-port", type=int, default=None, help="first ZeroMQ port (default 5550)")
-    p.add_argument(
-        "--vmc",
-        type=vmc_target,
-        action="append",
-        metavar="HOST[:PORT]",
-        help="also send the poses to this VMC receiver (OSC/UDP, port 39539 by default; "
-        "repeatable)",
-    )
+    _add_vmc(p)
     p.add_argument("--recordings", type=Path, default=None, help="recordings folder")
     p.add_argument("--video", type=Path, default=None, help="replay these videos (a folder)")
     p.add_argument("--calibration", type=Path, default=None, help="with --video: the rig TOML")
@@ -220,14 +225,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the rig described by a YAML file")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    p.add_argument(
-        "--vmc",
-        type=vmc_target,
-        action="append",
-        metavar="HOST[:PORT]",
-        help="also send the poses to this VMC receiver (OSC/UDP, port 39539 by default; "
-        "repeatable)",
-    )
+    _add_vmc(p)
     p.set_defaults(run=run, handler=cmd_run)
 
     p = sub.add_parser("capture", help="run one camera's capture worker in the foreground")
