@@ -68,6 +68,7 @@ def bvh_text(
         raise ValueError(f"BVH frame rate must be positive, not {fps}")
     p = _filled(np.asarray(poses, dtype=np.float64))
     lengths = lengths or lengths_of(p)
+    offsets = lengths.offsets()
     solved = solve(p)
     scale = UNITS[units]
     children: dict[int, list[int]] = {b: [] for b in range(len(BONES))}
@@ -91,7 +92,7 @@ def bvh_text(
             lines.append(f"{pad}JOINT {bone.name}")
             channels = "3 Zrotation Xrotation Yrotation"
         lines.append(pad + "{")
-        lines.append(f"{pad}  OFFSET {fmt(lengths.offset(bone))}")
+        lines.append(f"{pad}  OFFSET {fmt(offsets[b])}")
         lines.append(f"{pad}  CHANNELS {channels}")
         for c in children[b]:
             emit(c, depth + 1)

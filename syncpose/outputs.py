@@ -29,7 +29,7 @@ from syncpose.messages import Decoder, PoseResult
 from syncpose.process import ProcessSpec
 from syncpose.skeleton import JOINTS
 from syncpose.solve import PeopleLengths, solve
-from syncpose.vmc import bone_offsets, frame_datagrams
+from syncpose.vmc import frame_datagrams
 from syncpose.worker import WorkerFailed, run_worker
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class VmcTarget(Performer):
         try:
             lengths = self._lengths.update(person_ids[row], pose)
             datagrams = frame_datagrams(
-                solve(pose[None]), bone_offsets(lengths), time.monotonic() - self._t0
+                solve(pose[None]), lengths.offsets(), time.monotonic() - self._t0
             )
         except ValueError:  # no pelvis, no bone measured: nothing to perform
             self.absent += 1

@@ -142,16 +142,24 @@ class Lengths:
     segments: dict[str, float]
     hips: FloatArray
 
-    def offset(self, bone: Bone) -> FloatArray:
-        """(3,) the bone's offset from its parent's joint, in the parent's frame (body axes)."""
-        key = bone.length
-        if key in ("", "zero"):
-            return np.zeros(3)
-        if key in HIP_OFFSETS:
-            return np.asarray(self.hips[HIP_OFFSETS.index(key)], dtype=np.float64)
-        parent = BONES[bone.parent]
-        length = self.segments["spine"] / 2.0 if key == "spine_half" else self.segments[key]
-        return np.asarray(parent.rest, dtype=np.float64) * length
+    def offsets(self) -> FloatArray:
+        """(B, 3) each bone's offset from its parent's joint, in the parent's frame (body
+        axes, m), in :data:`BONES` order; the root's is zero (its position is the pose's)."""
+        seg = self.segments
+        half = seg["spine"] / 2.0
+        scale = [half if k == "spine_half" else seg.get(k, 0.0) for k in _OFFSET_KEYS]
+        out: FloatArray = _OFFSET_DIRECTIONS * np.array(scale)[:, None]
+        out[_HIP_BONES] = self.hips
+        return out
+
+
+#: Per bone: the length key of its offset, its parent's rest direction (body axes), and the
+#: bones whose offsets are the hip vectors.
+_OFFSET_KEYS = [b.length for b in BONES]
+_OFFSET_DIRECTIONS = np.array(
+    [BONES[b.parent].rest if b.parent >= 0 else (0.0, 0.0, 0.0) for b in BONES]
+)
+_HIP_BONES = [next(i for i, b in enumerate(BONES) if b.length == h) for h in HIP_OFFSETS]
 
 
 def _frames(poses: FloatArray) -> FloatArray:
@@ -160,22 +168,37 @@ def _frames(poses: FloatArray) -> FloatArray:
     # A pelvis off the hip line (motion capture's root) makes the pelvis a rigid triangle:
     # its own frame. One on it (detectors' mid-hip) needs the spine for the second axis.
     above = pelvis - 0.5 * (l_hip + r_hip)
-    rigid = np.linalg.norm(above, axis=-1, keepdims=True) > PELVIS_OFF_LINE_M
+    rigid = _dot(above, above, keepdims=True) > PELVIS_OFF_LINE_M**2
     up = np.where(rigid, above, poses[:, _J["neck"]] - pelvis)
     return _frame(l_hip - r_hip, up)
 
 
+def _dot(a: FloatArray, b: FloatArray, keepdims: bool = False) -> FloatArray:
+    """Dot products over the last axis (``ndarray.sum``'s Python wrapper skipped: it is a
+    fair part of the time on the few vectors of one pose)."""
+    out = np.add.reduce(a * b, axis=-1)
+    return np.asarray(out[..., None] if keepdims else out, dtype=np.float64)
+
+
 def _unit(v: FloatArray) -> FloatArray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(v / np.sqrt((v * v).sum(-1, keepdims=True)), dtype=np.float64)
+    """``v`` over its length (NaN where zero: callers hold ``np.errstate`` for it once)."""
+    return np.asarray(v / np.sqrt(_dot(v, v, keepdims=True)), dtype=np.float64)
 
 
 def _frame(first: FloatArray, second: FloatArray) -> FloatArray:
     """(..., 3, 3) rotations whose first column is along ``first`` (x) and whose second (y)
     is ``second`` made orthogonal to it (NaN where either is degenerate)."""
     x = _unit(first)
-    y = _unit(second - (second * x).sum(-1, keepdims=True) * x)
-    return np.stack([x, y, _cross(x, y)], axis=-1)
+    y = _unit(second - _dot(second, x, keepdims=True) * x)
+    return _columns(x, y, _cross(x, y))
+
+
+def _columns(x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:
+    """(..., 3, 3) the matrices with columns ``x``, ``y``, ``z`` (``np.stack``'s result, with
+    a tenth of its overhead on the few vectors of one pose)."""
+    out = np.empty((*x.shape, 3))
+    out[..., 0], out[..., 1], out[..., 2] = x, y, z
+    return out
 
 
 def measure(poses: npt.ArrayLike) -> tuple[dict[str, FloatArray], FloatArray]:
@@ -193,44 +216,48 @@ _HIPS = np.array([_J[h] for h in HIP_OFFSETS])
 def _measure(p: FloatArray) -> tuple[FloatArray, FloatArray]:
     """:func:`measure` as arrays: the segments (T, S) in :data:`SEGMENTS` order, the hips."""
     d = p[:, _SEG_TO] - p[:, _SEG_FROM]
-    seg = np.sqrt((d * d).sum(-1))
-    frame = _frames(p)  # columns: the body axes in the world
+    seg = np.sqrt(_dot(d, d))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame = _frames(p)  # columns: the body axes in the world
     rel = p[:, _HIPS] - p[:, _J["pelvis"], None]
     hips = (np.swapaxes(frame, -1, -2)[:, None] @ rel[..., None])[..., 0]
     return seg, hips
 
 
-def _complete(segments: dict[str, float], hips: FloatArray) -> Lengths:
-    """Lengths with the unmeasured (NaN) filled: from the other side, else :data:`TYPICAL`
-    scaled to the person's spine."""
-    spine = segments.get("spine", math.nan)
-    scale = spine / TYPICAL["spine"] if math.isfinite(spine) and spine > 0 else 1.0
-    out = {}
-    for name in SEGMENTS:
-        value = segments.get(name, math.nan)
-        other = (
-            name.replace("l_", "r_", 1) if name.startswith("l_") else name.replace("r_", "l_", 1)
+#: Each segment's other side (itself where it has none), and TYPICAL in SEGMENTS order.
+_OTHER_SIDE = np.array(
+    [
+        list(SEGMENTS).index(
+            n.replace("l_", "r_", 1) if n.startswith("l_") else n.replace("r_", "l_", 1)
         )
-        if not math.isfinite(value):
-            value = segments.get(other, math.nan)
-        if not math.isfinite(value):
-            value = TYPICAL[name] * scale
-        out[name] = float(value)
+        for n in SEGMENTS
+    ]
+)
+_TYPICAL = np.array([TYPICAL[n] for n in SEGMENTS])
+_SPINE = list(SEGMENTS).index("spine")
+
+
+def _complete(segments: FloatArray, hips: FloatArray) -> Lengths:
+    """Lengths from ``segments`` (S,) in :data:`SEGMENTS` order and ``hips`` (2, 3), the
+    unmeasured (NaN) filled: from the other side, else :data:`TYPICAL` scaled to the
+    person's spine."""
+    spine = segments[_SPINE]
+    scale = spine / TYPICAL["spine"] if math.isfinite(spine) and spine > 0 else 1.0
+    seg = np.where(np.isnan(segments), segments[_OTHER_SIDE], segments)
+    seg = np.where(np.isnan(seg), _TYPICAL * scale, seg)
     hips = np.where(np.isfinite(hips).all(-1, keepdims=True), hips, TYPICAL_HIPS * scale)
-    return Lengths(out, np.asarray(hips, dtype=np.float64))
+    return Lengths(dict(zip(SEGMENTS, seg.tolist(), strict=True)), hips)
 
 
 def lengths_of(poses: npt.ArrayLike) -> Lengths:
     """One person's lengths from a whole take: the median of every frame that measures a
     segment (one never measured: :func:`_complete`)."""
-    seg, hips = measure(poses)
-    if not any(np.isfinite(v).any() for v in seg.values()):
+    seg, hips = _measure(np.asarray(poses, dtype=np.float64))
+    if not np.isfinite(seg).any():
         raise ValueError("no bone of the person is ever measured: cannot size the skeleton")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: filled below
-        medians = {n: float(np.nanmedian(v)) for n, v in seg.items()}
-        hip = np.nanmedian(hips, axis=0)
-    return _complete(medians, hip)
+        return _complete(np.nanmedian(seg, axis=0), np.nanmedian(hips, axis=0))
 
 
 class BoneLengths:
@@ -245,6 +272,7 @@ class BoneLengths:
         # not measured); a ring over the last WINDOW poses.
         self._rows = np.full((WINDOW, len(SEGMENTS) + 6), np.nan)
         self._seen = 0
+        self._held: FloatArray | None = None  # the held row (filled), once ready
         self.current: Lengths | None = None
 
     def update(self, pose: npt.ArrayLike) -> Lengths | None:
@@ -260,21 +288,14 @@ class BoneLengths:
         if counts[_CORE_COLUMNS].min() < MIN_SAMPLES or counts[len(SEGMENTS)] == 0:
             return self.current
         median = nanmedian_last(self._rows.T)
-        robust = _complete(
-            dict(zip(SEGMENTS, (float(x) for x in median[: len(SEGMENTS)]), strict=True)),
-            median[len(SEGMENTS) :].reshape(2, 3),
+        robust = _complete(median[: len(SEGMENTS)], median[len(SEGMENTS) :].reshape(2, 3))
+        now = np.concatenate([list(robust.segments.values()), robust.hips.reshape(-1)])
+        self._held = now if self._held is None else self._held + FOLLOW * (now - self._held)
+        held = self._held
+        self.current = Lengths(
+            dict(zip(SEGMENTS, held[: len(SEGMENTS)].tolist(), strict=True)),
+            held[len(SEGMENTS) :].reshape(2, 3),
         )
-        if self.current is None:
-            self.current = robust
-        else:
-            old = self.current
-            self.current = Lengths(
-                {
-                    n: old.segments[n] + FOLLOW * (robust.segments[n] - old.segments[n])
-                    for n in SEGMENTS
-                },
-                old.hips + FOLLOW * (robust.hips - old.hips),
-            )
         return self.current
 
 
@@ -322,24 +343,22 @@ def _spine_point(p: FloatArray, fraction: float) -> FloatArray:
 
 def _least_rotation(a: FloatArray, b: FloatArray) -> FloatArray:
     """(..., 3, 3) the smallest rotations taking unit ``a`` onto unit ``b`` (identity where
-    ``b`` is NaN; a half turn about a perpendicular axis where they are opposite).
+    either is NaN; a half turn about a perpendicular axis where they are opposite).
 
     With ``v = a × b`` and ``c = a · b`` it is ``I + [v]× + [v]×² / (1 + c)`` (Rodrigues'
     formula with the angle's sine and cosine folded in): no trigonometry, few array calls."""
     v = _cross(a, b)
-    c = (a * b).sum(-1)
+    c = _dot(a, b)
     K = _skew(v)
-    eye = _EYE
-    opposite = c < -1.0 + 1e-9
-    with np.errstate(invalid="ignore", divide="ignore"):
-        R = eye + K + (K @ K) / (1.0 + c)[..., None, None]
-    if opposite.any():  # a half turn about any axis perpendicular to a: 2 u uᵀ - I
+    R = _EYE + K + (K @ K) / (1.0 + c)[..., None, None]
+    if not (c > -1.0 + 1e-9).all():  # opposite, or unknown (NaN)
+        opposite = c < -1.0 + 1e-9
         other = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-        u = _unit(_cross(a, other))
-        half = 2.0 * u[..., :, None] * u[..., None, :] - eye
+        u = _unit(_cross(a, other))  # a half turn about an axis perpendicular to a
+        half = 2.0 * u[..., :, None] * u[..., None, :] - _EYE
         R = np.where(opposite[..., None, None], half, R)
-    finite = np.isfinite(R).all((-1, -2))
-    return np.asarray(np.where(finite[..., None, None], R, eye), dtype=np.float64)
+        R = np.where(np.isnan(c)[..., None, None], _EYE, R)
+    return np.asarray(R, dtype=np.float64)
 
 
 def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -384,88 +403,125 @@ def solve(poses: npt.ArrayLike) -> Solved:
     p = np.asarray(poses, dtype=np.float64)
     if p.ndim != 3 or p.shape[1:] != (len(JOINTS), 3):
         raise ValueError(f"poses have shape {p.shape}; expected (T, {len(JOINTS)}, 3)")
-    T, B = len(p), len(BONES)
-    points = np.concatenate([p, _spine_point(p, 0.5)[:, None]], axis=1)  # spine_mid last
-    world = np.zeros((T, B, 3, 3))
-    W = BODY_TO_WORLD
-    # Solved in world axes: world[b] takes bone b's rest directions (W @ rest) to the world.
-    hips = _frames(p)
-    eye = np.broadcast_to(np.eye(3), (T, 3, 3))
-    ok = np.asarray(np.isfinite(hips).all((-1, -2)))
-    world[:, 0] = np.where(ok[:, None, None], hips @ W.T, eye)
-    for level in _LEVELS:  # the bones of one depth of the tree together (but the end bones)
-        parent = world[:, level.parents]  # (T, n, 3, 3)
-        d = _unit(points[:, level.tips] - points[:, level.at])
-        pointing = (parent @ level.rest[:, :, None])[..., 0]
-        swung = _least_rotation(pointing, d) @ parent
-        if level.twisted.any():
-            ref = points[:, level.twist_to] - points[:, level.twist_from]
-            want = ref - (ref * d).sum(-1, keepdims=True) * d
-            bent = np.linalg.norm(want, axis=-1) > MIN_BEND * np.linalg.norm(ref, axis=-1)
-            have = (swung @ level.twist_axis[:, :, None])[..., 0]
-            turn = _twist_about(d, have, want)
-            use = bent & level.twisted & np.isfinite(turn).all((-1, -2))
-            swung = np.where(use[..., None, None], turn @ swung, swung)
-        world[:, level.bones] = swung
-    world[:, _END_BONES] = world[:, _END_PARENTS]  # no tip, no direction: the parent's turn
-    parents = np.array([max(b.parent, 0) for b in BONES])
-    local = np.swapaxes(world[:, parents], -1, -2) @ world
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN: unknown joints, handled
+        world = _world_rotations(p)
+    local = np.swapaxes(world[:, _PARENTS], -1, -2) @ world
     local[:, 0] = world[:, 0]
     # The same rotations in body axes (the BVH and VMC frames): W^T R W.
+    W = BODY_TO_WORLD
     return Solved(p[:, _J["pelvis"]].copy(), W.T @ local @ W, W.T @ world @ W)
+
+
+def _world_rotations(p: FloatArray) -> FloatArray:
+    """(T, B, 3, 3) each bone's rotation in world axes: it takes the bone's rest directions
+    (``BODY_TO_WORLD @ rest``) to the world, level by level from the root."""
+    T, tree = len(p), _TREE
+    points = np.concatenate([p, _spine_point(p, 0.5)[:, None]], axis=1)  # spine_mid last
+    world = np.empty((T, len(BONES), 3, 3))
+    hips = _frames(p)
+    ok = ~np.isnan(hips[:, 0, 0] + hips[:, 0, 1] + hips[:, 1, 1])
+    world[:, 0] = np.where(ok[:, None, None], hips @ BODY_TO_WORLD.T, _EYE)
+    d = _unit(points[:, tree.tips] - points[:, tree.at])  # (T, P, 3) every pointed bone
+    # A twisted bone whose twist source lies across it (bent) is fixed by its direction and
+    # that source alone, whatever its parent: its rest frame turned onto the seen one.
+    d_twisted = d[:, tree.twisted]
+    ref = points[:, tree.twist_to] - points[:, tree.twist_from]
+    across = ref - _dot(ref, d_twisted, keepdims=True) * d_twisted
+    y = _unit(across)
+    fixed = np.zeros((T, len(tree.tips), 3, 3))
+    fixed[:, tree.twisted] = _columns(d_twisted, y, _cross(d_twisted, y)) @ tree.rest_frames_t
+    use = np.zeros((T, len(tree.tips)), dtype=bool)  # NaN compares False: no source, no twist
+    use[:, tree.twisted] = _dot(across, across) > MIN_BEND**2 * _dot(ref, ref)
+    for level in tree.levels:  # one depth of the tree together: the parents are done
+        parent = world[:, level.parents]  # (T, n, 3, 3)
+        pointing = (parent @ level.rest[:, :, None])[..., 0]
+        turned = _least_rotation(pointing, d[:, level.rows]) @ parent  # the swing alone
+        if level.twist:
+            keep = use[:, level.rows, None, None]
+            turned = np.where(keep, fixed[:, level.rows], turned)
+        world[:, level.bones] = turned
+    world[:, tree.end_bones] = world[:, tree.end_parents]  # no tip: the parent's turn
+    return world
 
 
 @dataclass(frozen=True)
 class _Level:
-    """The bones of one depth of :data:`BONES` (not the root, not the end bones), as indices
-    into the joints (``spine_mid`` after the last) and the rest directions in world axes."""
+    """The pointed bones of one depth of :data:`BONES`: their indices, their parents', their
+    rows in :class:`_Tree`'s arrays, their rest directions (world axes), and whether any of
+    them has a twist source."""
 
     bones: np.ndarray
     parents: np.ndarray
+    rows: np.ndarray
+    rest: FloatArray
+    twist: bool
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """:data:`BONES` as index arrays for :func:`_world_rotations`: the *pointed* bones (with a
+    tip; level by level) as joint indices (``spine_mid`` after the last), the rows of those
+    with a twist source (:data:`_TWIST`) and its joints, their rest frames, and the end
+    bones with their parents."""
+
     at: np.ndarray
     tips: np.ndarray
-    rest: FloatArray
     twisted: np.ndarray
     twist_from: np.ndarray
     twist_to: np.ndarray
-    twist_axis: FloatArray
+    #: (K, 3, 3) each twisted bone's rest frame transposed: columns the rest direction, the
+    #: twist axis and their cross product (world axes), so ``seen @ it`` is the rotation.
+    rest_frames_t: FloatArray
+    levels: tuple[_Level, ...]
+    end_bones: np.ndarray
+    end_parents: np.ndarray
 
 
-def _levels() -> tuple[_Level, ...]:
+def _tree() -> _Tree:
     index = {**_J, "spine_mid": len(JOINTS)}
     depth = [0] * len(BONES)
     for b, bone in enumerate(BONES[1:], start=1):
         depth[b] = depth[bone.parent] + 1
-    out = []
-    for level in range(1, max(depth) + 1):
-        bones = [b for b in range(len(BONES)) if depth[b] == level and BONES[b].tip]
-        if not bones:
-            continue
-        twist = [_TWIST.get(BONES[b].name) for b in bones]
-        out.append(
+    pointed = sorted((b for b in range(1, len(BONES)) if BONES[b].tip), key=lambda b: depth[b])
+    twisted = [r for r, b in enumerate(pointed) if BONES[b].name in _TWIST]
+    sources = [_TWIST[BONES[pointed[r]].name] for r in twisted]
+    levels = []
+    for level in sorted({depth[b] for b in pointed}):
+        rows = [r for r, b in enumerate(pointed) if depth[b] == level]
+        bones = [pointed[r] for r in rows]
+        levels.append(
             _Level(
                 bones=np.array(bones),
                 parents=np.array([BONES[b].parent for b in bones]),
-                at=np.array([index[BONES[b].at] for b in bones]),
-                tips=np.array([index[str(BONES[b].tip)] for b in bones]),
+                rows=np.array(rows),
                 rest=np.array([BODY_TO_WORLD @ np.asarray(BONES[b].rest) for b in bones]),
-                twisted=np.array([t is not None for t in twist]),
-                twist_from=np.array([index[t[0]] if t else 0 for t in twist]),
-                twist_to=np.array([index[t[1]] if t else 0 for t in twist]),
-                twist_axis=np.array(
-                    [BODY_TO_WORLD @ np.asarray(t[2] if t else (1.0, 0, 0)) for t in twist]
-                ),
+                twist=any(r in twisted for r in rows),
             )
         )
-    return tuple(out)
+    ends = [b for b, bone in enumerate(BONES) if bone.tip is None and bone.parent >= 0]
+    return _Tree(
+        at=np.array([index[BONES[b].at] for b in pointed]),
+        tips=np.array([index[str(BONES[b].tip)] for b in pointed]),
+        twisted=np.array(twisted),
+        twist_from=np.array([index[f] for f, _, _ in sources]),
+        twist_to=np.array([index[t] for _, t, _ in sources]),
+        rest_frames_t=np.array(
+            [
+                _rest_frame(BONES[pointed[r]].rest, a)
+                for r, (_, _, a) in zip(twisted, sources, strict=True)
+            ]
+        ),
+        levels=tuple(levels),
+        end_bones=np.array(ends),
+        end_parents=np.array([BONES[b].parent for b in ends]),
+    )
 
 
-def _twist_about(axis: FloatArray, have: FloatArray, want: FloatArray) -> FloatArray:
-    """(T, 3, 3) rotations about ``axis`` (T, 3) taking ``have`` (its component
-    perpendicular to the axis) onto ``want``'s."""
-    h = _unit(have - (have * axis).sum(-1, keepdims=True) * axis)
-    w = _unit(want - (want * axis).sum(-1, keepdims=True) * axis)
-    return _least_rotation(h, w)
+def _rest_frame(rest: tuple[float, float, float], axis: tuple[float, float, float]) -> FloatArray:
+    """(3, 3) the transpose of a bone's rest frame in world axes: columns its rest direction,
+    its twist axis (perpendicular to it) and their cross product."""
+    r, a = BODY_TO_WORLD @ np.asarray(rest), BODY_TO_WORLD @ np.asarray(axis)
+    return np.stack([r, a, np.cross(r, a)], axis=-1).T
 
 
 def bone_positions(solved: Solved, lengths: Lengths) -> FloatArray:
@@ -475,13 +531,14 @@ def bone_positions(solved: Solved, lengths: Lengths) -> FloatArray:
     W = BODY_TO_WORLD
     pos = np.zeros((T, len(BONES), 3))
     world = np.zeros((T, len(BONES), 3, 3))
+    offsets = lengths.offsets()
     for b, bone in enumerate(BONES):
         if bone.parent < 0:
             world[:, b] = solved.local[:, b]
             pos[:, b] = solved.root
             continue
         world[:, b] = world[:, bone.parent] @ solved.local[:, b]
-        offset = np.einsum("tij,j->ti", world[:, bone.parent], lengths.offset(bone))
+        offset = np.einsum("tij,j->ti", world[:, bone.parent], offsets[b])
         pos[:, b] = pos[:, bone.parent] + offset @ W.T
     return pos
 
@@ -503,11 +560,12 @@ def forward(solved: Solved, lengths: Lengths) -> FloatArray:
     return out
 
 
-def matrix_to_quaternion(R: FloatArray) -> FloatArray:
-    """(..., 4) unit quaternions (w, x, y, z), w ≥ 0, of rotation matrices (..., 3, 3)."""
-    m = np.asarray(R, dtype=np.float64)
+def _candidates(m: FloatArray) -> FloatArray:
+    """(..., 4, 4) Shepperd's four candidate quaternions (rows, w x y z, each 4 q_k times
+    the true one for row k) of rotation matrices (..., 3, 3); row k is the best-conditioned
+    where its diagonal entry, 4 q_k², is the largest."""
     tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    cand = np.stack(
+    return np.stack(
         [
             np.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
                       m[..., 1, 0] - m[..., 0, 1]], -1),
@@ -520,13 +578,24 @@ def matrix_to_quaternion(R: FloatArray) -> FloatArray:
         ],
         -2,
     )  # fmt: skip
-    best = np.argmax(np.stack([tr, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], -1), -1)
-    q = np.take_along_axis(cand, best[..., None, None], -2)[..., 0, :]
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    return np.asarray(np.where(q[..., :1] < 0, -q, q), dtype=np.float64)
 
 
-_LEVELS = _levels()
-#: The end bones (Head, hands, toes: no joint beyond them) and their parents.
-_END_BONES = np.array([b for b, bone in enumerate(BONES) if bone.tip is None and bone.parent >= 0])
-_END_PARENTS = np.array([BONES[b].parent for b in _END_BONES])
+#: :func:`_candidates` is affine in the matrix's nine entries: flattened, ``m @ A + c``.
+_CAND_C = _candidates(np.zeros((3, 3))).reshape(16)
+_CAND_A = np.stack([_candidates(e.reshape(3, 3)).reshape(16) - _CAND_C for e in np.eye(9)])
+
+
+def matrix_to_quaternion(R: FloatArray) -> FloatArray:
+    """(..., 4) unit quaternions (w, x, y, z), w ≥ 0, of rotation matrices (..., 3, 3)."""
+    m = np.asarray(R, dtype=np.float64)
+    shape = m.shape[:-2]
+    cand = (m.reshape(-1, 9) @ _CAND_A + _CAND_C).reshape(-1, 4, 4)
+    best = np.argmax(cand[:, _DIAG, _DIAG], axis=-1)
+    q = cand[np.arange(len(cand)), best]
+    q = q / np.sqrt(_dot(q, q, keepdims=True))
+    return np.asarray(np.where(q[:, :1] < 0, -q, q), dtype=np.float64).reshape(*shape, 4)
+
+
+_DIAG = np.arange(4)
+_TREE = _tree()
+_PARENTS = np.array([max(b.parent, 0) for b in BONES])

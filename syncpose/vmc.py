@@ -21,7 +21,7 @@ import numpy as np
 
 from syncpose.arrays import FloatArray
 from syncpose.osc import DATAGRAM_BYTES, message, pack_bundles
-from syncpose.solve import BODY_TO_WORLD, BONES, Lengths, Solved, matrix_to_quaternion
+from syncpose.solve import BODY_TO_WORLD, BONES, Solved, matrix_to_quaternion
 
 DEFAULT_PORT = 39539
 ROOT_NAME = "root"
@@ -39,12 +39,6 @@ def unity_quaternion(q: FloatArray) -> FloatArray:
     return np.stack([q[..., 1], -q[..., 2], -q[..., 3], q[..., 0]], axis=-1)
 
 
-def bone_offsets(lengths: Lengths) -> FloatArray:
-    """(B, 3) each bone's local position (offset from its parent, in its parent's frame,
-    body axes); the root's row is zero (its position is the pose's)."""
-    return np.stack([lengths.offset(bone) for bone in BONES])
-
-
 def _head(address: str, name: str) -> bytes:
     """The constant head of a ``(string, float * 7)`` message: address, type tags, name."""
     return message(address, name, *[0.0] * 7)[: -4 * 7]
@@ -58,7 +52,8 @@ _OK = message("/VMC/Ext/OK", 1, 3, 0, 1)  # loaded, calibrated, normal mode, tra
 
 def frame_messages(solved: Solved, offsets: FloatArray, t_s: float, index: int = 0) -> list[bytes]:
     """The OSC messages of frame ``index`` of ``solved`` (one person), whose bones sit at
-    ``offsets`` (:func:`bone_offsets`); ``t_s``: the protocol's time (seconds)."""
+    ``offsets`` (:meth:`~syncpose.solve.Lengths.offsets`); ``t_s``: the protocol's time
+    (seconds)."""
     root = BODY_TO_WORLD.T @ solved.root[index]  # the pelvis in body axes (Y up)
     if not np.isfinite(root).all():
         raise ValueError("the person's pelvis is unknown in this pose: no VMC frame")

@@ -160,13 +160,13 @@ def test_a_vmc_receiver_gets_the_protocol_and_its_rotations_give_the_pose_back(
 
 def test_every_frame_fits_one_datagram_and_the_person_is_followed() -> None:
     from syncpose.solve import lengths_of, solve
-    from syncpose.vmc import bone_offsets, frame_datagrams
+    from syncpose.vmc import frame_datagrams
 
     pose = rigid(mocap())[0]
-    datagrams = frame_datagrams(solve(pose[None]), bone_offsets(lengths_of(pose[None])), 1.0)
+    datagrams = frame_datagrams(solve(pose[None]), lengths_of(pose[None]).offsets(), 1.0)
     assert len(datagrams) >= 2 and all(len(d) <= 1500 for d in datagrams)
     assert sum(len(list(OscBundle(d))) for d in datagrams) == len(
-        frame_messages(solve(pose[None]), bone_offsets(lengths_of(pose[None])), 1.0)
+        frame_messages(solve(pose[None]), lengths_of(pose[None]).offsets(), 1.0)
     )
     target = VmcTarget(VmcOutputConfig(type="vmc", port=9))
     assert target.choose([4, 2]) == 1  # the first posed (lowest id) ...

@@ -18,6 +18,7 @@ from syncpose.solve import (
     BoneLengths,
     forward,
     lengths_of,
+    matrix_to_quaternion,
     solve,
 )
 
@@ -74,6 +75,34 @@ def test_forward_kinematics_gives_the_joints_back_on_motion_capture() -> None:
     q = solved.quaternions()
     np.testing.assert_allclose(np.linalg.norm(q, axis=-1), 1.0, atol=1e-12)
     assert (q[..., 0] >= 0).all()
+
+
+def quaternion_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) the rotation of unit quaternions (w, x, y, z), by the textbook formula."""
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+def test_quaternions_give_their_rotations_back_including_half_turns() -> None:
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(500, 4))
+    q[:100, 0] = 0.0  # half turns: the trace is -1, w's candidate is useless
+    q[100:110, 1:] = 0.0  # the identity
+    q[110:120, 2:] = 0.0  # about x only
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    R = quaternion_matrix(q).reshape(5, 100, 3, 3)
+    back = matrix_to_quaternion(R)
+    assert back.shape == (5, 100, 4)
+    assert (back[..., 0] >= 0).all()
+    np.testing.assert_allclose(quaternion_matrix(back), R, atol=1e-12)
+    np.testing.assert_allclose(matrix_to_quaternion(np.eye(3)), [1.0, 0.0, 0.0, 0.0])
 
 
 def test_the_rest_pose_solves_to_no_rotation_and_a_turn_to_the_root_alone() -> None:

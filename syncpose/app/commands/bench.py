@@ -161,6 +161,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
     lengths, the rotations and their quaternions, per person per pose; then the same with the
     VMC frame built and sent (UDP, to a socket on this host); and how far forward kinematics
     from them lies from the input."""
+    import os
     import socket
     import time
 
@@ -170,7 +171,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
     from syncpose.posefile import read_poses
     from syncpose.skeleton import MOCAP
     from syncpose.solve import PeopleLengths, forward, lengths_of, solve
-    from syncpose.vmc import bone_offsets, frame_datagrams
+    from syncpose.vmc import frame_datagrams
 
     if args.poses is None:
         source = "bundled CMU clip (motion capture)"
@@ -189,24 +190,24 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
             sender.connect(sink.getsockname())
             solve_ms: list[float] = []
             send_ms: list[float] = []
-            for sending, times in ((False, solve_ms), (True, send_ms)):
-                lengths = PeopleLengths()  # as the VMC output keeps them
-                for k in range(args.repeat * len(poses)):
-                    pose = poses[k % len(poses)]
-                    t0 = time.perf_counter()
-                    held = lengths.update(0, pose)
-                    solved = solve(pose[None])
-                    if not sending:
-                        solved.quaternions()
-                    else:  # the frame carries the quaternions
-                        offsets = bone_offsets(held)
-                        for datagram in frame_datagrams(solved, offsets, k / 30.0):
-                            sender.send(datagram)
-                    times.append((time.perf_counter() - t0) * 1000.0)
-                    if sending:  # the receiver's buffer never fills: keep the sends real
-                        with contextlib.suppress(BlockingIOError):
-                            while sink.recv(2048, socket.MSG_DONTWAIT):
-                                pass
+            # The two are timed pose by pose in turn, so a change in the machine's load
+            # (shared machines vary twofold) falls on both alike.
+            plain, sending = PeopleLengths(), PeopleLengths()  # as the VMC output keeps them
+            for k in range(args.repeat * len(poses)):
+                pose = poses[k % len(poses)]
+                t0 = time.perf_counter()
+                plain.update(0, pose)
+                solve(pose[None]).quaternions()
+                t1 = time.perf_counter()
+                held = sending.update(0, pose)
+                for datagram in frame_datagrams(solve(pose[None]), held.offsets(), k / 30.0):
+                    sender.send(datagram)  # the frame carries the quaternions
+                t2 = time.perf_counter()
+                solve_ms.append((t1 - t0) * 1000.0)
+                send_ms.append((t2 - t1) * 1000.0)
+                with contextlib.suppress(BlockingIOError):  # never let the receiver fill
+                    while sink.recv(2048, socket.MSG_DONTWAIT):
+                        pass
     gap = np.linalg.norm(forward(solve(poses), lengths_of(poses)) - poses, axis=-1) * 1000.0
     report = {
         "source": source,
@@ -217,6 +218,8 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
         "solve_vmc_send_ms_p95": round(float(np.percentile(send_ms, 95)), 3),
         "fk_gap_mm_median": round(float(np.nanmedian(gap)), 2),
         "fk_gap_mm_max": round(float(np.nanmax(gap)), 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
     out(
         f"{source}: {len(poses)} poses; per person per pose: lengths + solve + quaternions "
@@ -224,7 +227,7 @@ def cmd_bench_solve(args: argparse.Namespace) -> int:
         f"frame built and sent {report['solve_vmc_send_ms_median']} ms "
         f"({report['solve_vmc_send_ms_p95']} p95); forward kinematics vs input "
         f"{report['fk_gap_mm_median']} mm median ({report['fk_gap_mm_max']} max: bones held "
-        "rigid)"
+        f"rigid); load average {report['load_average_1min']} on {report['cpus']} CPUs"
     )
     write_json(args.json, report)
     return 0
