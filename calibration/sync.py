@@ -14,6 +14,7 @@ offsets as per-camera ``latency_ms``.
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,27 +26,62 @@ from syncpose.arrays import FloatArray
 from syncpose.calibration.triangulate import triangulate
 from syncpose.camera import Camera, Rig
 
+#: An offset is searched only where the views share at least this part of the frames the
+#: best-overlapping offset gives them.
+MIN_SHARED = 0.5
+
 
 @dataclass(frozen=True)
 class Track:
     """One camera's observations: ``times`` (K,) seconds on its own clock, ascending;
-    ``points`` (K, P, 2) pixels, NaN where a point was not seen."""
+    ``points`` (K, P, 2) pixels, NaN where a point was not seen — or (K, N, P, 2) for up to
+    N people, each slot one person followed through the camera's frames (:func:`slot_people`;
+    which person of another camera a slot is, the estimator finds out)."""
 
     times: FloatArray
     points: FloatArray
 
     def at(self, t: npt.ArrayLike) -> FloatArray:
-        """Points (N, P, 2) linearly interpolated at times ``t`` (N,); NaN outside the track or
-        where either neighbouring frame misses the point."""
+        """Points (N, ..., 2) linearly interpolated at times ``t`` (N,); NaN outside the track
+        or where either neighbouring frame misses the point."""
         t = np.asarray(t, dtype=np.float64)
         k = np.searchsorted(self.times, t) - 1
         valid = (k >= 0) & (k < len(self.times) - 1)
         k = np.clip(k, 0, len(self.times) - 2)
         t0, t1 = self.times[k], self.times[k + 1]
-        w = ((t - t0) / np.where(t1 > t0, t1 - t0, 1.0))[:, None, None]
+        w = (t - t0) / np.where(t1 > t0, t1 - t0, 1.0)
+        w = w.reshape(-1, *([1] * (self.points.ndim - 1)))
         out = (1.0 - w) * self.points[k] + w * self.points[k + 1]
         out[~valid] = np.nan
         return np.asarray(out, dtype=np.float64)
+
+    @property
+    def slots(self) -> int:
+        """People slots: 1 for a (K, P, 2) track."""
+        return 1 if self.points.ndim == 3 else int(self.points.shape[1])
+
+    def slot(self, i: int) -> FloatArray:
+        """(K, P, 2) slot ``i``'s points."""
+        return self.points if self.points.ndim == 3 else self.points[:, i]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What :func:`estimate_offset` finds: seconds, and the minimum's measures (see
+    :class:`OffsetEstimate`)."""
+
+    offset_s: float
+    std_s: float
+    contrast: float
+    rise: float
+    frames: int
+    period_s: float
+
+
+#: A recording is too still to tell when the views agree less than 10 % worse this far from
+#: the minimum (or a frame, whichever is more: people move a few pixels in a frame at 60 fps,
+#: less than a detector's noise).
+MIN_RISE, RISE_AT_S = 0.1, 0.05
 
 
 @dataclass(frozen=True)
@@ -58,26 +94,45 @@ class OffsetEstimate:
     std_ms: float  # bootstrap standard deviation
     contrast: float  # cost one frame away / cost at the minimum (>> 1 means a clear minimum)
     frames: int  # reference frames that took part
+    #: how much worse the views agree 50 ms (or a frame) from the minimum (:func:`_rise`;
+    #: people's detections have a noise floor of several pixels, so a frame's contrast stays
+    #: near 1 even where the minimum is sure)
+    rise: float = np.inf
+    period_ms: float = np.nan  # the camera's frame period
+
+    @property
+    def still(self) -> bool:
+        """The recording did not move enough for a frame's shift to show."""
+        return self.rise < MIN_RISE
 
     @property
     def confident(self) -> bool:
-        return self.std_ms < 2.0 and self.contrast > 1.5 and self.frames >= 10
+        """Sure to a quarter frame (2 ms at most where the period is unknown), from enough
+        frames of enough movement."""
+        limit = self.period_ms / 4.0 if np.isfinite(self.period_ms) else 2.0
+        return self.std_ms < limit and not self.still and self.frames >= 10
 
 
 def _cost_terms(
     ref_cam: Camera, cam: Camera, ref: Track, other: Track, offset_s: float
 ) -> FloatArray:
-    """Per reference frame: median reprojection error (px) of the points both views see."""
-    moved = other.at(ref.times + offset_s)  # (K, P, 2)
-    obs = np.stack([ref.points, moved])  # (2, K, P, 2)
-    tri = triangulate([ref_cam, cam], obs)
-    err = np.fmax(tri.errors[0], tri.errors[1])  # (K, P), NaN where not triangulated
-    seen = np.isfinite(err)
-    per_frame = np.full(err.shape[0], np.nan)
-    rows = seen.any(axis=1)
-    if rows.any():
-        per_frame[rows] = np.nanmedian(err[rows], axis=1)
-    return per_frame
+    """Per reference frame: the median reprojection error (px) of the points both views see,
+    for the pair of people slots that agree best (another person in view is not the one
+    the reference slot sees; NaN: no pair has a point in common)."""
+    moved = other.at(ref.times + offset_s)  # (K, [N,] P, 2)
+    moved_track = Track(ref.times, moved)
+    best = np.full(len(ref.times), np.nan)
+    for i in range(ref.slots):
+        for j in range(other.slots):
+            obs = np.stack([ref.slot(i), moved_track.slot(j)])  # (2, K, P, 2)
+            tri = triangulate([ref_cam, cam], obs)
+            err = np.fmax(tri.errors[0], tri.errors[1])  # (K, P), NaN where not triangulated
+            rows = np.isfinite(err).any(axis=1)
+            if rows.any():
+                per_frame = np.full(err.shape[0], np.nan)
+                per_frame[rows] = np.nanmedian(err[rows], axis=1)
+                best = np.fmin(best, per_frame)
+    return best
 
 
 def _cost(terms: FloatArray) -> float:
@@ -94,15 +149,20 @@ def estimate_offset(
     search_s: float = 0.5,
     bootstrap: int = 30,
     seed: int = 0,
-) -> tuple[float, float, float, int]:
-    """(offset_s, std_s, contrast, frames) of ``cam`` against ``ref_cam``."""
+) -> Fit:
+    """The offset of ``cam`` against ``ref_cam`` and how sure it is."""
     period = float(np.median(np.diff(other.times)))
     # Coarse: half-frame steps over the whole range, on every other reference frame.
     half = Track(ref.times[::2], ref.points[::2])
     coarse = np.arange(-search_s, search_s + 1e-12, period / 2.0)
-    costs = np.array([_cost(_cost_terms(ref_cam, cam, half, other, o)) for o in coarse])
+    coarse_terms = [_cost_terms(ref_cam, cam, half, other, o) for o in coarse]
+    costs = np.array([_cost(t) for t in coarse_terms])
+    # An offset that leaves the views few frames in common is no candidate: on a short
+    # take, a handful of frames at the far end of the search can agree by chance.
+    shared = np.array([np.isfinite(t).sum() for t in coarse_terms])
+    costs[shared < MIN_SHARED * shared.max()] = np.inf
     if not np.isfinite(costs).any():
-        return np.nan, np.nan, 0.0, 0
+        return Fit(np.nan, np.nan, 0.0, 0.0, 0, period)
     best = coarse[int(np.nanargmin(costs))]
     # Fine: 1 ms steps across one frame around it; a parabola gives the sub-millisecond part.
     fine = best + np.arange(-period / 2.0, period / 2.0 + 1e-12, 0.001)
@@ -122,13 +182,25 @@ def estimate_offset(
     rng = np.random.default_rng(seed)
     k = terms.shape[1]
     boots = [minimiser(terms[:, rng.integers(0, k, k)]) for _ in range(bootstrap)]
-    at_min = _cost(_cost_terms(ref_cam, cam, ref, other, offset))
+    at_min = _cost_terms(ref_cam, cam, ref, other, offset)
     away = min(
         _cost(_cost_terms(ref_cam, cam, ref, other, offset - period)),
         _cost(_cost_terms(ref_cam, cam, ref, other, offset + period)),
     )
-    contrast = away / at_min if at_min > 0 else np.inf
-    return offset, float(np.std(boots)), float(contrast), frames
+    contrast = away / _cost(at_min) if _cost(at_min) > 0 else np.inf
+    step = max(period, RISE_AT_S)
+    rise = min(
+        _rise(at_min, _cost_terms(ref_cam, cam, ref, other, offset - step)),
+        _rise(at_min, _cost_terms(ref_cam, cam, ref, other, offset + step)),
+    )
+    return Fit(offset, float(np.std(boots)), float(contrast), rise, frames, period)
+
+
+def _rise(at_min: FloatArray, away: FloatArray) -> float:
+    """How much worse the views agree away from the minimum: the cost there over the cost at
+    the minimum, less one (0: no worse)."""
+    low, high = _cost(at_min), _cost(away)
+    return float(high / low - 1.0) if low > 0 else np.inf
 
 
 def estimate_offsets(
@@ -147,11 +219,95 @@ def estimate_offsets(
     for name in names:
         if name == ref_name:
             continue
-        offset, std, contrast, frames = estimate_offset(
+        fit = estimate_offset(
             ref_cam, rig.camera(name), tracks[ref_name], tracks[name], search_s=search_ms / 1000.0
         )
-        out.append(OffsetEstimate(name, ref_name, offset * 1000.0, std * 1000.0, contrast, frames))
+        out.append(
+            OffsetEstimate(
+                name, ref_name, fit.offset_s * 1000.0, fit.std_s * 1000.0, fit.contrast,
+                fit.frames, fit.rise, fit.period_s * 1000.0,
+            )
+        )  # fmt: skip
     return out
+
+
+#: A detection joins a person slot whose last points lie within this share of its size
+#: (bounding-box diagonal, px) of it on average (else it starts a free slot) ...
+SLOT_GATE = 0.5
+#: ... and a slot unseen for this many frames is free again.
+SLOT_FORGET = 15
+
+
+def slot_people(frames: Sequence[Sequence[FloatArray]], slots: int) -> FloatArray:
+    """One camera's people, frame by frame — ``frames[k]`` the (J, 2) points (NaN = unseen)
+    of everyone detected in frame k, in any order — as (K, slots, J, 2) slots, each one
+    person followed from frame to frame by where their joints were last (a detection goes to
+    the nearest slot within :data:`SLOT_GATE` of its size, else to a free slot; people
+    beyond ``slots`` are left out, the largest kept). Pure 2D: which slot of one camera is
+    which of another is for the estimator to find."""
+    J = next((len(p) for f in frames for p in f), 17)
+    out = np.full((len(frames), slots, J, 2), np.nan)
+    last = np.full((slots, J, 2), np.nan)
+    seen_at = np.full(slots, -(10**9))
+    for k, people in enumerate(frames):
+        people = sorted(people, key=lambda p: -_size(p))  # the largest claim slots first
+        taken: set[int] = set()
+        for points in people:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # nothing in common: NaN
+                gaps = np.nanmean(np.linalg.norm(last - points, axis=-1), axis=-1)  # (slots,)
+            gaps[[i for i in taken] + list(np.flatnonzero(k - seen_at > SLOT_FORGET))] = np.inf
+            gaps = np.where(np.isnan(gaps), np.inf, gaps)
+            near = int(np.argmin(gaps))
+            if gaps[near] < SLOT_GATE * max(_size(points), 1.0):
+                slot = near
+            else:
+                free = [i for i in range(slots) if i not in taken and k - seen_at[i] > SLOT_FORGET]
+                if not free:
+                    continue
+                slot = free[0]
+            taken.add(slot)
+            out[k, slot] = points
+            last[slot] = np.where(np.isfinite(points), points, last[slot])
+            seen_at[slot] = k
+    return out
+
+
+def _size(points: FloatArray) -> float:
+    """The diagonal (px) of the box around a person's seen points (0: fewer than two)."""
+    seen = points[np.isfinite(points).all(-1)]
+    return float(np.linalg.norm(seen.max(0) - seen.min(0))) if len(seen) >= 2 else 0.0
+
+
+def speed_lag_ms(ref: Track, other: Track, *, max_lag: int = 30) -> float:
+    """The whole-frame offset (ms) of ``other`` against ``ref`` by cross-correlating their
+    keypoint speeds (Pose2Sim's method, for comparison): each camera's mean 2D joint speed
+    per frame (slot 0, normalised by its median: cameras see the person at different sizes),
+    the lag of the largest correlation over ``-max_lag..max_lag`` frames, in the other
+    camera's frame period (NaN: no lag has ten frames in common)."""
+
+    def speed(track: Track) -> FloatArray:
+        p = track.slot(0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # frames with nobody: NaN
+            v = np.nanmean(np.linalg.norm(np.diff(p, axis=0), axis=-1), axis=-1)
+            return np.asarray(v / np.nanmedian(v), dtype=np.float64)
+
+    a, b = speed(ref), speed(other)
+    best, best_lag = -np.inf, np.nan
+    for lag in range(-max_lag, max_lag + 1):
+        k0, k1 = max(0, -lag), min(len(a), len(b) - lag)  # ref frame k meets other k + lag
+        if k1 - k0 < 10:
+            continue
+        x, y = a[k0:k1], b[k0 + lag : k1 + lag]
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < 10:
+            continue
+        r = float(np.corrcoef(x[ok], y[ok])[0, 1])
+        if np.isfinite(r) and r > best:
+            best, best_lag = r, lag
+    period = float(np.median(np.diff(other.times)))
+    return float(best_lag * period * 1000.0)
 
 
 def read_frame_times(path: str | Path) -> dict[str, FloatArray]:

@@ -1,6 +1,6 @@
 """The calibration commands: ``calibrate`` (a rig from one board video per camera, or live),
-``intrinsics`` (one camera), ``sync`` (the cameras' time offsets from a board recording) and
-``board`` (a printable board)."""
+``intrinsics`` (one camera), ``sync`` (the cameras' latencies from the people in a recording,
+or from a board) and ``board`` (a printable board)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from syncpose.app.output import out, write_json
+import numpy as np
+
+from syncpose.app.output import ints, out, write_json
+from syncpose.openpose import LAYOUTS
 
 
 def board_spec(args: argparse.Namespace) -> Any:
@@ -142,56 +145,116 @@ def cmd_intrinsics(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Estimate each camera's time offset from a board recording with per-frame times."""
-
-    from syncpose.calibration.boards import BoardDetector
+    """Estimate each camera's constant latency from the people in a recording (or from a
+    board, ``--from board``)."""
     from syncpose.calibration.intrinsics import CalibrationError
-    from syncpose.calibration.pipeline import corner_array, read_views
-    from syncpose.calibration.rigfile import RigFileError, load_rig
-    from syncpose.calibration.sync import Track, estimate_offsets, read_frame_times
+    from syncpose.calibration.rigfile import RigFileError
 
     try:
-        rig = load_rig(args.rig)
-        times = read_frame_times(args.timestamps)
-        detector = BoardDetector(board_spec(args))
-        tracks = {}
-        for name in rig.names:
-            video = args.videos / f"{name}.mp4" if args.videos.is_dir() else args.videos
-            views, _ = read_views(video, detector)
-            if name not in times:
-                raise ValueError(f"{args.timestamps}: no frame times for camera {name}")
-            n = min(len(views), len(times[name]))
-            seen = {v.frame: v.detection for v in views}
-            tracks[name] = Track(
-                times[name][:n], corner_array(seen, range(n), detector.spec.n_corners)
-            )
-        estimates = estimate_offsets(rig, tracks, search_ms=args.search_ms)
+        rows = _sync_board(args) if args.target == "board" else _sync_people(args)
     except (CalibrationError, RigFileError, ValueError, OSError) as exc:
         out(f"sync: {exc}")
         return 1
-    rows = [
-        {
-            "camera": e.camera,
-            "offset_ms": round(e.offset_ms, 2),
-            "std_ms": round(e.std_ms, 2),
-            "contrast": round(e.contrast, 2),
-            "frames": e.frames,
-            "confident": e.confident,
-        }
-        for e in estimates
-    ]
     write_json(args.json, rows)
     for r in rows:
-        flag = "" if r["confident"] else "   (not confident: move the board faster or longer)"
+        if r["latency_ms"] is None:
+            out(f"{r['camera']}: no estimate   {r['note']}")
+            continue
+        speed = r.get("speed_xcorr_ms")
+        also = f"; speed cross-correlation {speed:+.1f} ms" if speed is not None else ""
         out(
-            f"{r['camera']}: {r['offset_ms']:+.2f} ms ± {r['std_ms']:.2f} "
-            f"(contrast {r['contrast']:.1f}, {r['frames']} frames){flag}"
+            f"{r['camera']}: latency {r['latency_ms']:+.2f} ms ± {r['std_ms']:.2f} "
+            f"(contrast {r['contrast'] or 0:.1f}, {r['frames']} frames{also})"
+            + (f"   {r['note']}" if r["note"] else "")
         )
     out(
         "rig YAML (cameras[].latency_ms): "
-        + ", ".join(f"{r['camera']}: {r['offset_ms']}" for r in rows)
+        + ", ".join(f"{r['camera']}: {r['latency_ms']}" for r in rows)
     )
     return 0
+
+
+def _row(e: Any, what: str) -> dict[str, Any]:
+    """One camera's estimate as the command reports it, with a note in words when it is not
+    to be trusted (``what`` moves in the recording: "person", "board")."""
+    note = ""
+    if e.frames < 10:
+        note = f"(not confident: only {e.frames} frames where both views see the {what})"
+    elif e.still:
+        note = (
+            f"(not confident: too still to tell — the views agree only {100 * e.rise:.0f} % "
+            f"worse 50 ms away; record the {what} moving, a few seconds of walking or waving)"
+        )
+    elif not e.confident:
+        note = (
+            f"(not confident: the estimate varies by {e.std_ms:.1f} ms over resamples, more "
+            "than a quarter frame)"
+        )
+    latency = round(e.offset_ms, 2) if np.isfinite(e.offset_ms) else None
+    return {
+        "camera": e.camera,
+        "latency_ms": latency,
+        "offset_ms": latency,  # the name before latency_ms, kept for scripts
+        "std_ms": round(e.std_ms, 2),
+        "contrast": round(e.contrast, 2) if np.isfinite(e.contrast) else None,
+        "frames": e.frames,
+        "rise": round(e.rise, 3) if np.isfinite(e.rise) else None,
+        "confident": bool(e.confident),
+        "note": note,
+    }
+
+
+def _sync_people(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from syncpose.app.offline import find_videos
+    from syncpose.app.people_sync import keypoint_people, sync_people, video_people
+    from syncpose.calibration.rigfile import load_rig
+    from syncpose.calibration.sync import read_frame_times
+
+    starts = ints(args.start_frames) if args.start_frames else None
+    calibration = load_rig(args.calibration)
+    if args.keypoints is not None:
+        cameras = keypoint_people(
+            args.keypoints, fps=args.fps or 0.0, layout=args.layout, start_frames=starts
+        )
+        rig = calibration.matched_to([c.camera_id for c in cameras])
+    else:
+        videos = find_videos(args.videos)
+        rig = calibration.matched_to([v.stem for v in videos])
+        cameras = video_people(
+            videos, rig, fps=args.fps, start_frames=starts, max_people=args.max_people
+        )
+    times = read_frame_times(args.timestamps) if args.timestamps else None
+    result = sync_people(
+        rig, cameras, slots=args.max_people, search_ms=args.search_ms, frame_times=times
+    )
+    rows = [_row(e, "person") for e in result.estimates]
+    for r in rows:
+        r["speed_xcorr_ms"] = round(result.speed_xcorr_ms[r["camera"]], 2)
+    return rows
+
+
+def _sync_board(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from syncpose.calibration.boards import BoardDetector
+    from syncpose.calibration.pipeline import corner_array, read_views
+    from syncpose.calibration.rigfile import load_rig
+    from syncpose.calibration.sync import Track, estimate_offsets, read_frame_times
+
+    if args.videos is None or args.timestamps is None:
+        raise ValueError("--from board needs --videos (a folder of <camera>.mp4) and --timestamps")
+    rig = load_rig(args.calibration)
+    times = read_frame_times(args.timestamps)
+    detector = BoardDetector(board_spec(args))
+    folder = Path(args.videos[0])
+    tracks = {}
+    for name in rig.names:
+        video = folder / f"{name}.mp4" if folder.is_dir() else folder
+        views, _ = read_views(video, detector)
+        if name not in times:
+            raise ValueError(f"{args.timestamps}: no frame times for camera {name}")
+        n = min(len(views), len(times[name]))
+        seen = {v.frame: v.detection for v in views}
+        tracks[name] = Track(times[name][:n], corner_array(seen, range(n), detector.spec.n_corners))
+    return [_row(e, "board") for e in estimate_offsets(rig, tracks, search_ms=args.search_ms)]
 
 
 def cmd_board(args: argparse.Namespace) -> int:
@@ -229,13 +292,40 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="rig TOML to write (one camera)")
     p.set_defaults(run=run, handler=cmd_intrinsics)
 
-    p = sub.add_parser("sync", help="estimate cameras' time offsets from a board recording")
-    p.add_argument("--rig", type=Path, required=True, help="the calibrated rig")
-    p.add_argument("--videos", type=Path, required=True, help="folder with <camera>.mp4 files")
-    p.add_argument("--timestamps", type=Path, required=True, help="CSV of per-frame times")
+    p = sub.add_parser(
+        "sync", help="estimate cameras' latencies from the people (or a board) in a recording"
+    )
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--videos", nargs="+", help="one video per camera, or a folder")
+    given.add_argument(
+        "--keypoints", type=Path, help="a folder of OpenPose JSON folders, one per camera"
+    )
+    p.add_argument(
+        "--calibration", "--rig", dest="calibration", type=Path, required=True,
+        help="the calibrated rig (TOML or .qca.txt)",
+    )  # fmt: skip
+    p.add_argument(
+        "--from", dest="target", choices=["people", "board"], default="people",
+        help="what moves in the recording: people (default) or a calibration board",
+    )  # fmt: skip
+    p.add_argument(
+        "--fps", type=float, default=None,
+        help="frame rate: frame times index/fps (needed with --keypoints; videos: their own)",
+    )  # fmt: skip
+    p.add_argument(
+        "--timestamps", type=Path, default=None,
+        help="CSV of per-frame times (camera,frame,time_s); needed with --from board",
+    )  # fmt: skip
+    p.add_argument("--layout", choices=sorted(LAYOUTS), default=None, help="--keypoints layout")
+    p.add_argument(
+        "--start-frames", default=None, help="frames to drop at each camera's start, e.g. '0,3'"
+    )
+    p.add_argument(
+        "--max-people", type=int, default=2, help="people followed per view (others ignored)"
+    )
     add_board_args(p)
-    p.add_argument("--search-ms", type=float, default=500.0, help="largest offset searched")
-    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--search-ms", type=float, default=500.0, help="largest latency searched")
+    p.add_argument("--json", type=Path, default=None, help="write the estimates (JSON)")
     p.set_defaults(run=run, handler=cmd_sync)
 
     p = sub.add_parser("board", help="write a printable calibration board (PNG or PDF)")
