@@ -29,6 +29,9 @@ from syncpose.camera import Camera, Rig
 #: An offset is searched only where the views share at least this part of the frames the
 #: best-overlapping offset gives them.
 MIN_SHARED = 0.5
+#: The sub-frame search: costs this far apart across a frame, and a parabola through those
+#: this near the lowest (s).
+FINE_STEP_S, FIT_S = 0.002, 0.006
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class Track:
     points: FloatArray
 
     def at(self, t: npt.ArrayLike) -> FloatArray:
-        """Points (N, ..., 2) linearly interpolated at times ``t`` (N,); NaN outside the track
-        or where either neighbouring frame misses the point."""
+        """Points (N, ..., 2) interpolated at times ``t`` (N,): a Catmull-Rom spline through
+        the four nearest frames, linear where the outer two miss the point; NaN outside the
+        track or where either neighbouring frame misses it."""
         t = np.asarray(t, dtype=np.float64)
         k = np.searchsorted(self.times, t) - 1
         valid = (k >= 0) & (k < len(self.times) - 1)
@@ -51,7 +55,21 @@ class Track:
         t0, t1 = self.times[k], self.times[k + 1]
         w = (t - t0) / np.where(t1 > t0, t1 - t0, 1.0)
         w = w.reshape(-1, *([1] * (self.points.ndim - 1)))
-        out = (1.0 - w) * self.points[k] + w * self.points[k + 1]
+        p = self.points
+        p1, p2 = p[k], p[k + 1]
+        out = (1.0 - w) * p1 + w * p2
+        # Catmull-Rom where the frames on either side are there too: a person's joints
+        # accelerate, and a straight line between frames is late or early by up to a
+        # millisecond at 30 fps (biasing the offset towards whole frames).
+        p0, p3 = p[np.maximum(k - 1, 0)], p[np.minimum(k + 2, len(p) - 1)]
+        cubic = 0.5 * (
+            2.0 * p1
+            + (p2 - p0) * w
+            + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * w**2
+            + (3.0 * (p1 - p2) + p3 - p0) * w**3
+        )
+        inner = ((k >= 1) & (k + 2 < len(p))).reshape(w.shape)
+        out = np.where(inner & np.isfinite(cubic), cubic, out)
         out[~valid] = np.nan
         return np.asarray(out, dtype=np.float64)
 
@@ -164,18 +182,24 @@ def estimate_offset(
     if not np.isfinite(costs).any():
         return Fit(np.nan, np.nan, 0.0, 0.0, 0, period)
     best = coarse[int(np.nanargmin(costs))]
-    # Fine: 1 ms steps across one frame around it; a parabola gives the sub-millisecond part.
-    fine = best + np.arange(-period / 2.0, period / 2.0 + 1e-12, 0.001)
+    # Fine: 2 ms steps across one frame around it; a parabola gives the sub-millisecond part.
+    fine = best + np.arange(-period / 2.0, period / 2.0 + 1e-12, FINE_STEP_S)
     terms = np.stack([_cost_terms(ref_cam, cam, ref, other, o) for o in fine])  # (F, K)
     frames = int(np.isfinite(terms).all(axis=0).sum())
 
     def minimiser(t: FloatArray) -> float:
+        """The minimum of the costs within FIT_S of the lowest, as a hyperbola's: an error
+        of a noise floor b and a slope a per second off, sqrt(b² + a² (x - x0)²), is V-shaped
+        away from x0, where a parabola through the costs themselves is pulled towards the
+        grid point; its square is a parabola, fitted by least squares."""
         c = np.array([_cost(row) for row in t])
         i = int(np.nanargmin(c))
-        if 0 < i < len(c) - 1 and np.isfinite(c[i - 1 : i + 2]).all():
-            denom = c[i - 1] - 2.0 * c[i] + c[i + 1]
-            if denom > 0:
-                return float(fine[i] + 0.5 * (c[i - 1] - c[i + 1]) / denom * (fine[1] - fine[0]))
+        near = (np.abs(fine - fine[i]) <= FIT_S) & np.isfinite(c)
+        if near.sum() >= 3:
+            x = fine[near] - fine[i]
+            a, b, _ = np.polyfit(x, c[near] ** 2, 2)
+            if a > 0 and abs(b / (2.0 * a)) <= FIT_S:
+                return float(fine[i] - b / (2.0 * a))
         return float(fine[i])
 
     offset = minimiser(terms)
@@ -211,24 +235,72 @@ def estimate_offsets(
     search_ms: float = 500.0,
 ) -> list[OffsetEstimate]:
     """Each camera's offset against ``reference`` (default: the first camera); the reference
-    itself gets 0."""
-    names: Sequence[str] = [c.name for c in rig.cameras if c.name in tracks]
+    itself gets 0.
+
+    Every pair of cameras is fitted (:func:`estimate_offset`), and the offsets are the
+    weighted least-squares solution of ``o_b - o_a = fit_ab`` over all pairs (weights: the
+    fits' bootstrap variances, pairs without a fit left out), so each camera is timed
+    against all the others, not the reference alone. The minimum's measures (contrast,
+    rise, frames) are those of the camera's pair with the reference where that pair was
+    fitted, else of its best pair; ``std_ms`` is the solution's."""
+    names: list[str] = [c.name for c in rig.cameras if c.name in tracks]
     ref_name = reference or names[0]
-    ref_cam = rig.camera(ref_name)
+    if ref_name not in names:
+        raise ValueError(f"reference camera {ref_name!r} has no track")
+    order = [ref_name] + [n for n in names if n != ref_name]
+    fits: dict[tuple[int, int], Fit] = {}
+    for a in range(len(order)):
+        for b in range(a + 1, len(order)):
+            fits[a, b] = estimate_offset(
+                rig.camera(order[a]), rig.camera(order[b]), tracks[order[a]],
+                tracks[order[b]], search_s=search_ms / 1000.0,
+            )  # fmt: skip
+    offsets, stds = _solve_pairs(len(order), fits)
     out = [OffsetEstimate(ref_name, ref_name, 0.0, 0.0, np.inf, len(tracks[ref_name].times))]
-    for name in names:
-        if name == ref_name:
-            continue
-        fit = estimate_offset(
-            ref_cam, rig.camera(name), tracks[ref_name], tracks[name], search_s=search_ms / 1000.0
-        )
+    for v in range(1, len(order)):
+        mine = [f for (a, b), f in fits.items() if v in (a, b) and np.isfinite(f.offset_s)]
+        own = fits[0, v]
+        shown = own if np.isfinite(own.offset_s) or not mine else min(mine, key=lambda f: f.std_s)
         out.append(
             OffsetEstimate(
-                name, ref_name, fit.offset_s * 1000.0, fit.std_s * 1000.0, fit.contrast,
-                fit.frames, fit.rise, fit.period_s * 1000.0,
+                order[v], ref_name, offsets[v] * 1000.0, stds[v] * 1000.0, shown.contrast,
+                shown.frames, shown.rise, own.period_s * 1000.0,
             )
         )  # fmt: skip
-    return out
+    rank = {n: i for i, n in enumerate(names)}
+    return sorted(out, key=lambda e: rank[e.camera])
+
+
+#: The least bootstrap spread a pair's fit is weighted with (s): a spread of zero is luck.
+MIN_PAIR_STD_S = 1e-4
+
+
+def _solve_pairs(n: int, fits: Mapping[tuple[int, int], Fit]) -> tuple[FloatArray, FloatArray]:
+    """Offsets (n,) with the first at 0 from pairwise differences, by weighted least squares,
+    and their standard deviations (NaN for a camera no fitted pair reaches)."""
+    rows, rhs, weights = [], [], []
+    for (a, b), fit in fits.items():
+        if not (np.isfinite(fit.offset_s) and np.isfinite(fit.std_s)):
+            continue
+        row = np.zeros(n - 1)
+        if a > 0:
+            row[a - 1] = -1.0
+        row[b - 1] = 1.0
+        rows.append(row)
+        rhs.append(fit.offset_s)
+        weights.append(1.0 / max(fit.std_s, MIN_PAIR_STD_S))
+    offsets, stds = np.full(n, np.nan), np.full(n, np.nan)
+    offsets[0] = stds[0] = 0.0
+    if not rows:
+        return offsets, stds
+    A = np.array(rows) * np.array(weights)[:, None]
+    y = np.array(rhs) * np.array(weights)
+    reached = np.abs(np.array(rows)).sum(0) > 0
+    sol, *_ = np.linalg.lstsq(A[:, reached], y, rcond=None)
+    cov = np.linalg.pinv(A[:, reached].T @ A[:, reached])
+    offsets[1:][reached] = sol
+    stds[1:][reached] = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return offsets, stds
 
 
 #: A detection joins a person slot whose last points lie within this share of its size
