@@ -160,11 +160,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if r["latency_ms"] is None:
             out(f"{r['camera']}: no estimate   {r['note']}")
             continue
+        if r["reference"]:
+            out(f"{r['camera']}: latency 0 by definition (the reference camera)")
+            continue
         speed = r.get("speed_xcorr_ms")
         also = f"; speed cross-correlation {speed:+.1f} ms" if speed is not None else ""
         out(
             f"{r['camera']}: latency {r['latency_ms']:+.2f} ms ± {r['std_ms']:.2f} "
-            f"(contrast {r['contrast'] or 0:.1f}, {r['frames']} frames{also})"
+            f"(contrast {r['contrast'] or float('inf'):.2f}, {r['frames']} frames{also})"
             + (f"   {r['note']}" if r["note"] else "")
         )
     out(
@@ -178,7 +181,9 @@ def _row(e: Any, what: str) -> dict[str, Any]:
     """One camera's estimate as the command reports it, with a note in words when it is not
     to be trusted (``what`` moves in the recording: "person", "board")."""
     note = ""
-    if e.frames < 10:
+    if e.camera == e.reference:
+        pass
+    elif e.frames < 10:
         note = f"(not confident: only {e.frames} frames where both views see the {what})"
     elif e.still:
         note = (
@@ -193,6 +198,7 @@ def _row(e: Any, what: str) -> dict[str, Any]:
     latency = round(e.offset_ms, 2) if np.isfinite(e.offset_ms) else None
     return {
         "camera": e.camera,
+        "reference": e.camera == e.reference,
         "latency_ms": latency,
         "offset_ms": latency,  # the name before latency_ms, kept for scripts
         "std_ms": round(e.std_ms, 2),
