@@ -134,23 +134,55 @@ class OffsetEstimate:
 def _cost_terms(
     ref_cam: Camera, cam: Camera, ref: Track, other: Track, offset_s: float
 ) -> FloatArray:
-    """Per reference frame: the median reprojection error (px) of the points both views see,
-    for the pair of people slots that agree best (another person in view is not the one
-    the reference slot sees; NaN: no pair has a point in common)."""
-    moved = other.at(ref.times + offset_s)  # (K, [N,] P, 2)
-    moved_track = Track(ref.times, moved)
-    best = np.full(len(ref.times), np.nan)
+    """Per reference frame: the median reprojection error (px) of the points both views see.
+
+    With several people slots, the slots are paired once for the whole take — the one-to-one
+    pairing whose pairs agree best over all frames (:func:`_pair_slots`) — and a frame's cost
+    is its paired people's mean; choosing the best-agreeing pair frame by frame instead would
+    let two different people agree by chance (NaN: no pair has a point in common)."""
+    moved = Track(ref.times, other.at(ref.times + offset_s))  # (K, [N,] P, 2)
+    pairs = np.full((ref.slots, other.slots, len(ref.times)), np.nan)
     for i in range(ref.slots):
         for j in range(other.slots):
-            obs = np.stack([ref.slot(i), moved_track.slot(j)])  # (2, K, P, 2)
+            obs = np.stack([ref.slot(i), moved.slot(j)])  # (2, K, P, 2)
             tri = triangulate([ref_cam, cam], obs)
             err = np.fmax(tri.errors[0], tri.errors[1])  # (K, P), NaN where not triangulated
             rows = np.isfinite(err).any(axis=1)
             if rows.any():
-                per_frame = np.full(err.shape[0], np.nan)
-                per_frame[rows] = np.nanmedian(err[rows], axis=1)
-                best = np.fmin(best, per_frame)
-    return best
+                pairs[i, j, rows] = np.nanmedian(err[rows], axis=1)
+    if pairs.shape[:2] == (1, 1):
+        return np.asarray(pairs[0, 0], dtype=np.float64)
+    chosen = _pair_slots(pairs)
+    if not chosen:
+        return np.full(len(ref.times), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames no pair sees: NaN
+        return np.asarray(np.nanmean([pairs[i, j] for i, j in chosen], axis=0), np.float64)
+
+
+def _pair_slots(pairs: FloatArray) -> list[tuple[int, int]]:
+    """The one-to-one pairing of two cameras' people slots from per-pair, per-frame costs
+    (N, M, K): pairs taken best first by their median cost over the frames they share (at
+    least three, and at least :data:`MIN_SHARED` of the most any pair shares), each slot
+    used once."""
+    cost = np.array([[_cost(pairs[i, j]) for j in range(pairs.shape[1])]
+                     for i in range(pairs.shape[0])])  # fmt: skip
+    # A slot seen in few frames (a passer-by, a detector's ghost) pairs with nobody: its
+    # pairs would make the cost jump with the offset as they come and go.
+    shared = np.isfinite(pairs).sum(-1)
+    cost[shared < MIN_SHARED * shared.max()] = np.inf
+    chosen: list[tuple[int, int]] = []
+    used_i: set[int] = set()
+    used_j: set[int] = set()
+    for flat in np.argsort(cost, axis=None):
+        i, j = divmod(int(flat), cost.shape[1])
+        if not np.isfinite(cost[i, j]):
+            break
+        if i not in used_i and j not in used_j:
+            chosen.append((i, j))
+            used_i.add(i)
+            used_j.add(j)
+    return chosen
 
 
 def _cost(terms: FloatArray) -> float:
@@ -277,25 +309,51 @@ MIN_PAIR_STD_S = 1e-4
 
 def _solve_pairs(n: int, fits: Mapping[tuple[int, int], Fit]) -> tuple[FloatArray, FloatArray]:
     """Offsets (n,) with the first at 0 from pairwise differences, by weighted least squares,
-    and their standard deviations (NaN for a camera no fitted pair reaches)."""
-    rows, rhs, weights = [], [], []
-    for (a, b), fit in fits.items():
-        if not (np.isfinite(fit.offset_s) and np.isfinite(fit.std_s)):
-            continue
-        row = np.zeros(n - 1)
-        if a > 0:
-            row[a - 1] = -1.0
-        row[b - 1] = 1.0
-        rows.append(row)
-        rhs.append(fit.offset_s)
-        weights.append(1.0 / max(fit.std_s, MIN_PAIR_STD_S))
+    and their standard deviations (NaN for a camera no fitted pair reaches).
+
+    A pair that disagrees with the rest (its residual over :data:`PAIR_OUTLIER` of its
+    spread: two views that see the person too much alike, whose cost has more than one
+    valley) is left out, the worst first, while every camera stays reached."""
+    pairs = [
+        (a, b, f.offset_s, max(f.std_s, MIN_PAIR_STD_S))
+        for (a, b), f in fits.items()
+        if np.isfinite(f.offset_s) and np.isfinite(f.std_s)
+    ]
+    while True:
+        offsets, stds = _least_squares(n, pairs)
+        if len(pairs) <= n - 1:
+            return offsets, stds
+        resid = [abs(offsets[b] - offsets[a] - o) / s for a, b, o, s in pairs]
+        worst = int(np.nanargmax(resid))
+        if not resid[worst] > PAIR_OUTLIER:
+            return offsets, stds
+        kept = pairs[:worst] + pairs[worst + 1 :]
+        reached = {0} | {a for a, *_ in kept} | {b for _, b, *_ in kept}
+        if len(reached) < len({0} | {a for a, *_ in pairs} | {b for _, b, *_ in pairs}):
+            return offsets, stds
+        pairs = kept
+
+
+#: A pair whose fit lies this many of its spreads from the joint solution is left out.
+PAIR_OUTLIER = 3.0
+
+
+def _least_squares(
+    n: int, pairs: Sequence[tuple[int, int, float, float]]
+) -> tuple[FloatArray, FloatArray]:
+    """The weighted least-squares offsets of ``pairs`` (a, b, o_b - o_a, spread), first at 0."""
     offsets, stds = np.full(n, np.nan), np.full(n, np.nan)
     offsets[0] = stds[0] = 0.0
-    if not rows:
+    if not pairs:
         return offsets, stds
-    A = np.array(rows) * np.array(weights)[:, None]
-    y = np.array(rhs) * np.array(weights)
-    reached = np.abs(np.array(rows)).sum(0) > 0
+    rows = np.zeros((len(pairs), n - 1))
+    for r, (a, b, _, _) in enumerate(pairs):
+        if a > 0:
+            rows[r, a - 1] = -1.0
+        rows[r, b - 1] = 1.0
+    w = 1.0 / np.array([s for *_, s in pairs])
+    A, y = rows * w[:, None], np.array([o for _, _, o, _ in pairs]) * w
+    reached = np.abs(rows).sum(0) > 0
     sol, *_ = np.linalg.lstsq(A[:, reached], y, rcond=None)
     cov = np.linalg.pinv(A[:, reached].T @ A[:, reached])
     offsets[1:][reached] = sol
