@@ -130,6 +130,9 @@ MIN_BEND = 0.2
 #: Samples of each bone kept for the robust length, the samples before a length is given,
 #: and how fast a held length follows the robust one afterwards (per update).
 WINDOW, MIN_SAMPLES, FOLLOW = 120, 10, 0.02
+#: The robust lengths (the window's median) are recomputed every this many poses; the held
+#: ones follow them every pose (a median of 120 poses moves little in four).
+REFRESH = 4
 #: Poses (of anyone) after which a track id not seen since is forgotten by PeopleLengths.
 FORGET_AFTER = 300
 
@@ -265,7 +268,8 @@ class BoneLengths:
     the last :data:`WINDOW` poses (robust to a wrong joint now and then), given once the
     :data:`CORE` bones have :data:`MIN_SAMPLES`, then held steady and moved only
     :data:`FOLLOW` of the way to the robust value per update (a skeleton that breathes with
-    detector noise is no use to an animator). One per track: a new track starts afresh."""
+    detector noise is no use to an animator); the robust value is refreshed every
+    :data:`REFRESH` poses. One per track: a new track starts afresh."""
 
     def __init__(self) -> None:
         # One row per pose: the segments (SEGMENTS order), then the two hip offsets (NaN:
@@ -273,6 +277,7 @@ class BoneLengths:
         self._rows = np.full((WINDOW, len(SEGMENTS) + 6), np.nan)
         self._seen = 0
         self._held: FloatArray | None = None  # the held row (filled), once ready
+        self._target: FloatArray | None = None  # the robust row it follows
         self.current: Lengths | None = None
 
     def update(self, pose: npt.ArrayLike) -> Lengths | None:
@@ -282,15 +287,17 @@ class BoneLengths:
         row[: len(SEGMENTS)] = seg[0]
         row[len(SEGMENTS) :] = hips[0].reshape(-1)
         self._seen += 1
-        counts = np.isfinite(self._rows).sum(0)
-        # Ready when the core bones have their samples (a bone the detector never gives, such
-        # as COCO-17's feet, is filled: see _complete).
-        if counts[_CORE_COLUMNS].min() < MIN_SAMPLES or counts[len(SEGMENTS)] == 0:
-            return self.current
-        median = nanmedian_last(self._rows.T)
-        robust = _complete(median[: len(SEGMENTS)], median[len(SEGMENTS) :].reshape(2, 3))
-        now = np.concatenate([list(robust.segments.values()), robust.hips.reshape(-1)])
-        self._held = now if self._held is None else self._held + FOLLOW * (now - self._held)
+        if self._target is None or self._seen % REFRESH == 0:
+            counts = np.isfinite(self._rows).sum(0)
+            # Ready when the core bones have their samples (a bone the detector never gives,
+            # such as COCO-17's feet, is filled: see _complete).
+            if counts[_CORE_COLUMNS].min() < MIN_SAMPLES or counts[len(SEGMENTS)] == 0:
+                return self.current
+            median = nanmedian_last(self._rows.T)
+            robust = _complete(median[: len(SEGMENTS)], median[len(SEGMENTS) :].reshape(2, 3))
+            self._target = np.concatenate([list(robust.segments.values()), robust.hips.reshape(-1)])
+        target = self._target
+        self._held = target if self._held is None else self._held + FOLLOW * (target - self._held)
         held = self._held
         self.current = Lengths(
             dict(zip(SEGMENTS, held[: len(SEGMENTS)].tolist(), strict=True)),
