@@ -102,3 +102,24 @@ def test_real_recording_shifted_by_known_frames_is_recovered_within_a_quarter_fr
     for starts in ([0, 3, 0, 5], [0, 0, 2, 1]):
         moved = latencies(starts) - base
         np.testing.assert_allclose(moved, -np.array(starts) * period_ms, atol=period_ms / 4)
+
+
+@pytest.mark.slow
+def test_frame_times_from_a_csv_replace_the_files_own(tmp_path: Path) -> None:
+    """A camera whose frame-time file says its frames came 10 ms later than ``index / fps``
+    reads 10 ms more latency: the CSV's times are the ones used."""
+    rig = Rig(default_rig(4).cameras[:3])
+    write_people(tmp_path / "kp", rig, [0.0, 0.0, 0.0])
+    write_rig(tmp_path / "rig.toml", rig)
+    frames = len(list((tmp_path / "kp" / "cam0_json").glob("*.json")))
+    lines = ["camera,frame,time_s"]
+    for name, late in (("cam0", 0.0), ("cam1", 0.010), ("cam2", 0.0)):
+        lines += [f"{name},{k},{k / FPS + late:.6f}" for k in range(frames)]
+    (tmp_path / "times.csv").write_text("\n".join(lines) + "\n")
+    report = tmp_path / "sync.json"
+    args = ["sync", "--keypoints", str(tmp_path / "kp"), "--calibration",
+            str(tmp_path / "rig.toml"), "--fps", str(FPS), "--layout", "body25",
+            "--timestamps", str(tmp_path / "times.csv"), "--json", str(report)]  # fmt: skip
+    assert main(args) == 0
+    latency = {r["camera"]: r["latency_ms"] for r in json.loads(report.read_text())}
+    assert abs(latency["cam1"] - 10.0) < 1.0 and abs(latency["cam2"]) < 1.0, latency
