@@ -112,7 +112,7 @@ class OffsetEstimate:
     std_ms: float  # bootstrap standard deviation
     contrast: float  # cost one frame away / cost at the minimum (>> 1 means a clear minimum)
     frames: int  # reference frames that took part
-    #: how much worse the views agree 50 ms (or a frame) from the minimum (:func:`_rise`;
+    #: how much worse the views agree 50 ms (or a frame) from the minimum (cost ratio - 1;
     #: people's detections have a noise floor of several pixels, so a frame's contrast stays
     #: near 1 even where the minimum is sure)
     rise: float = np.inf
@@ -238,25 +238,18 @@ def estimate_offset(
     rng = np.random.default_rng(seed)
     k = terms.shape[1]
     boots = [minimiser(terms[:, rng.integers(0, k, k)]) for _ in range(bootstrap)]
-    at_min = _cost_terms(ref_cam, cam, ref, other, offset)
-    away = min(
-        _cost(_cost_terms(ref_cam, cam, ref, other, offset - period)),
-        _cost(_cost_terms(ref_cam, cam, ref, other, offset + period)),
-    )
-    contrast = away / _cost(at_min) if _cost(at_min) > 0 else np.inf
-    step = max(period, RISE_AT_S)
-    rise = min(
-        _rise(at_min, _cost_terms(ref_cam, cam, ref, other, offset - step)),
-        _rise(at_min, _cost_terms(ref_cam, cam, ref, other, offset + step)),
-    )
+
+    def worse(distance: float) -> float:
+        """How much worse the views agree ``distance`` either side of the minimum (the
+        better side): the cost there over the cost at the minimum, less one."""
+        away = min(_cost(_cost_terms(ref_cam, cam, ref, other, offset + d))
+                   for d in (-distance, distance))  # fmt: skip
+        return float(away / at_min - 1.0) if at_min > 0 else np.inf
+
+    at_min = _cost(_cost_terms(ref_cam, cam, ref, other, offset))
+    contrast = worse(period) + 1.0
+    rise = worse(max(period, RISE_AT_S))
     return Fit(offset, float(np.std(boots)), float(contrast), rise, frames, period)
-
-
-def _rise(at_min: FloatArray, away: FloatArray) -> float:
-    """How much worse the views agree away from the minimum: the cost there over the cost at
-    the minimum, less one (0: no worse)."""
-    low, high = _cost(at_min), _cost(away)
-    return float(high / low - 1.0) if low > 0 else np.inf
 
 
 def estimate_offsets(
@@ -386,7 +379,7 @@ def slot_people(frames: Sequence[Sequence[FloatArray]], slots: int) -> FloatArra
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # nothing in common: NaN
                 gaps = np.nanmean(np.linalg.norm(last - points, axis=-1), axis=-1)  # (slots,)
-            gaps[[i for i in taken] + list(np.flatnonzero(k - seen_at > SLOT_FORGET))] = np.inf
+            gaps[list(taken) + list(np.flatnonzero(k - seen_at > SLOT_FORGET))] = np.inf
             gaps = np.where(np.isnan(gaps), np.inf, gaps)
             near = int(np.argmin(gaps))
             if gaps[near] < SLOT_GATE * max(_size(points), 1.0):

@@ -204,20 +204,14 @@ def _columns(x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:
     return out
 
 
-def measure(poses: npt.ArrayLike) -> tuple[dict[str, FloatArray], FloatArray]:
-    """Per frame of ``poses`` (T, J, 3): each segment's length (T,) (NaN where an end is
-    unknown) and the hip offsets in the Hips frame (T, 2, 3)."""
-    seg, hips = _measure(np.asarray(poses, dtype=np.float64))
-    return dict(zip(SEGMENTS, seg.T, strict=True)), hips
-
-
 _SEG_FROM = np.array([_J[a] for a, _ in SEGMENTS.values()])
 _SEG_TO = np.array([_J[b] for _, b in SEGMENTS.values()])
 _HIPS = np.array([_J[h] for h in HIP_OFFSETS])
 
 
 def _measure(p: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """:func:`measure` as arrays: the segments (T, S) in :data:`SEGMENTS` order, the hips."""
+    """Per frame of poses ``p`` (T, J, 3): each segment's length (T, S) in :data:`SEGMENTS`
+    order (NaN where an end is unknown) and the hip offsets in the Hips frame (T, 2, 3)."""
     d = p[:, _SEG_TO] - p[:, _SEG_FROM]
     seg = np.sqrt(_dot(d, d))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from syncpose.app.commands.video import add_recording_args
 from syncpose.app.output import ints, out, write_json
-from syncpose.openpose import LAYOUTS
 
 
 def board_spec(args: argparse.Namespace) -> Any:
@@ -177,24 +177,28 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(e: Any, what: str) -> dict[str, Any]:
-    """One camera's estimate as the command reports it, with a note in words when it is not
-    to be trusted (``what`` moves in the recording: "person", "board")."""
-    note = ""
+def _note(e: Any, what: str) -> str:
+    """Why a camera's estimate is not to be trusted, in words ("" when it is, and for the
+    reference camera; ``what`` moves in the recording: "person", "board")."""
     if e.camera == e.reference:
-        pass
-    elif e.frames < 10:
-        note = f"(not confident: only {e.frames} frames where both views see the {what})"
-    elif e.still:
-        note = (
+        return ""
+    if e.frames < 10:
+        return f"(not confident: only {e.frames} frames where both views see the {what})"
+    if e.still:
+        return (
             f"(not confident: too still to tell — the views agree only {100 * e.rise:.0f} % "
             f"worse 50 ms away; record the {what} moving, a few seconds of walking or waving)"
         )
-    elif not e.confident:
-        note = (
+    if not e.confident:
+        return (
             f"(not confident: the estimate varies by {e.std_ms:.1f} ms over resamples, more "
             "than a quarter frame)"
         )
+    return ""
+
+
+def _row(e: Any, what: str) -> dict[str, Any]:
+    """One camera's estimate as the command reports it (see :func:`_note`)."""
     latency = round(e.offset_ms, 2) if np.isfinite(e.offset_ms) else None
     return {
         "camera": e.camera,
@@ -206,7 +210,7 @@ def _row(e: Any, what: str) -> dict[str, Any]:
         "frames": e.frames,
         "rise": round(e.rise, 3) if np.isfinite(e.rise) else None,
         "confident": bool(e.confident),
-        "note": note,
+        "note": _note(e, what),
     }
 
 
@@ -301,11 +305,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "sync", help="estimate cameras' latencies from the people (or a board) in a recording"
     )
-    given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--videos", nargs="+", help="one video per camera, or a folder")
-    given.add_argument(
-        "--keypoints", type=Path, help="a folder of OpenPose JSON folders, one per camera"
-    )
+    add_recording_args(p)
     p.add_argument(
         "--calibration", "--rig", dest="calibration", type=Path, required=True,
         help="the calibrated rig (TOML or .qca.txt)",
@@ -322,7 +322,6 @@ def register(sub: Any) -> None:
         "--timestamps", type=Path, default=None,
         help="CSV of per-frame times (camera,frame,time_s); needed with --from board",
     )  # fmt: skip
-    p.add_argument("--layout", choices=sorted(LAYOUTS), default=None, help="--keypoints layout")
     p.add_argument(
         "--start-frames", default=None, help="frames to drop at each camera's start, e.g. '0,3'"
     )

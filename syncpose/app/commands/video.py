@@ -108,11 +108,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add ``reconstruct`` to the top-level sub-parsers."""
-    p = sub.add_parser(
-        "reconstruct", help="3D poses from recorded multi-camera videos (offline, same path)"
-    )
+def add_recording_args(p: argparse.ArgumentParser) -> None:
+    """What a recording is given as, for the commands that read one (``reconstruct``,
+    ``sync``): ``--videos`` or ``--keypoints`` (one of them), and the keypoints' ``--layout``."""
     given = p.add_mutually_exclusive_group(required=True)
     given.add_argument("--videos", nargs="+", help="one video per camera, or a folder")
     given.add_argument(
@@ -122,6 +120,14 @@ def register(sub: Any) -> None:
         "--layout", choices=sorted(LAYOUTS), default=None,
         help="keypoint layout of --keypoints (needed for 25 keypoints: body25 or body25b)",
     )  # fmt: skip
+
+
+def register(sub: Any) -> None:
+    """Add ``reconstruct`` to the top-level sub-parsers."""
+    p = sub.add_parser(
+        "reconstruct", help="3D poses from recorded multi-camera videos (offline, same path)"
+    )
+    add_recording_args(p)
     p.add_argument("--calibration", type=Path, required=True, help="rig TOML or .qca.txt")
     p.add_argument(
         "--offsets-ms", default=None, help="each video's start time in ms, e.g. '0,0,16.7,0'"
