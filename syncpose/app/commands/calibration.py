@@ -197,18 +197,23 @@ def _note(e: Any, what: str) -> str:
     return ""
 
 
+def _finite(x: float, digits: int) -> float | None:
+    """``x`` rounded for the report, None where it is NaN or infinite (JSON has neither)."""
+    return round(float(x), digits) if np.isfinite(x) else None
+
+
 def _row(e: Any, what: str) -> dict[str, Any]:
     """One camera's estimate as the command reports it (see :func:`_note`)."""
-    latency = round(e.offset_ms, 2) if np.isfinite(e.offset_ms) else None
+    latency = _finite(e.offset_ms, 2)
     return {
         "camera": e.camera,
         "reference": e.camera == e.reference,
         "latency_ms": latency,
         "offset_ms": latency,  # the name before latency_ms, kept for scripts
-        "std_ms": round(e.std_ms, 2),
-        "contrast": round(e.contrast, 2) if np.isfinite(e.contrast) else None,
+        "std_ms": _finite(e.std_ms, 2),
+        "contrast": _finite(e.contrast, 2),
         "frames": e.frames,
-        "rise": round(e.rise, 3) if np.isfinite(e.rise) else None,
+        "rise": _finite(e.rise, 3),
         "confident": bool(e.confident),
         "note": _note(e, what),
     }
@@ -239,7 +244,7 @@ def _sync_people(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     rows = [_row(e, "person") for e in result.estimates]
     for r in rows:
-        r["speed_xcorr_ms"] = round(result.speed_xcorr_ms[r["camera"]], 2)
+        r["speed_xcorr_ms"] = _finite(result.speed_xcorr_ms[r["camera"]], 2)
     return rows
 
 
